@@ -1,0 +1,22 @@
+"""Persistence for python-telegram-bot in plain, readable JSON files."""
+
+from jsonpersist._codec import MAX_DEPTH, Codec, TypeRegistry
+from jsonpersist._errors import (
+    CorruptStateError,
+    JsonPersistError,
+    StateLockedError,
+    StateWriteError,
+    UnsupportedTypeError,
+)
+
+__all__ = (
+    "MAX_DEPTH",
+    "Codec",
+    "CorruptStateError",
+    "JsonPersistError",
+    "StateLockedError",
+    "StateWriteError",
+    "TypeRegistry",
+    "UnsupportedTypeError",
+)
+__version__ = "0.1.0"

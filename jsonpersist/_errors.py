@@ -1,0 +1,108 @@
+"""The exceptions jsonpersist raises.
+
+Each one inherits from :class:`JsonPersistError` and from the builtin exception a caller would
+catch anyway, and carries the file, category or key path it is about.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = (
+    "CorruptStateError",
+    "JsonPersistError",
+    "StateLockedError",
+    "StateWriteError",
+    "UnsupportedTypeError",
+)
+
+
+class JsonPersistError(Exception):
+    """Base class of every error raised by jsonpersist."""
+
+    __slots__ = ()
+
+
+class UnsupportedTypeError(JsonPersistError, TypeError):
+    """A value cannot be stored: its type is not supported or it is nested too deeply.
+
+    Args:
+        message (:obj:`str`): What went wrong and what to do about it.
+        where (:obj:`str`): The key path of the value, e.g. ``user_data[123]['cart'][2]``.
+
+    Attributes:
+        where (:obj:`str`): The key path of the value that could not be stored.
+    """
+
+    __slots__ = ("where",)
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+
+
+class CorruptStateError(JsonPersistError, ValueError):
+    """Stored data cannot be decoded. The file it came from is left as it is.
+
+    Args:
+        message (:obj:`str`): What is wrong.
+        file (:class:`pathlib.Path`, optional): The state file, if the data came from one.
+        where (:obj:`str`, optional): The key path or position inside the data.
+
+    Attributes:
+        file (:class:`pathlib.Path` | :obj:`None`): The state file, if known.
+        where (:obj:`str`): The key path or position inside the data.
+    """
+
+    __slots__ = ("file", "where")
+
+    def __init__(self, message: str, file: Path | None = None, where: str = "") -> None:
+        prefix = " ".join(part for part in (str(file) if file else "", where) if part)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.file = file
+        self.where = where
+
+
+class StateLockedError(JsonPersistError, TimeoutError):
+    """Another persistence (in this or another process) owns the state directory.
+
+    Args:
+        directory (:class:`pathlib.Path`): The state directory.
+        pid (:obj:`int`, optional): The process id recorded by the holder, if readable.
+
+    Attributes:
+        directory (:class:`pathlib.Path`): The state directory.
+        pid (:obj:`int` | :obj:`None`): The process id recorded by the holder.
+    """
+
+    __slots__ = ("directory", "pid")
+
+    def __init__(self, directory: Path, pid: int | None) -> None:
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(
+            f"{directory} is in use by {holder}; only one JsonPersistence may own a state "
+            "directory at a time (stop the other bot, or use another directory)"
+        )
+        self.directory = directory
+        self.pid = pid
+
+
+class StateWriteError(JsonPersistError, OSError):
+    """Saving a state file failed. The previous version of the file is left intact.
+
+    Args:
+        file (:class:`pathlib.Path`): The state file that could not be written.
+        cause (:class:`OSError`): The underlying operating-system error.
+
+    Attributes:
+        file (:class:`pathlib.Path`): The state file that could not be written.
+    """
+
+    __slots__ = ("file",)
+
+    def __init__(self, file: Path, cause: OSError) -> None:
+        super().__init__(
+            cause.errno, f"could not save {file}: {cause.strerror or cause}; the previous "
+            "version is intact and the next save will try again"
+        )
+        self.file = file
