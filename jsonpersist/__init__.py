@@ -8,12 +8,15 @@ from jsonpersist._errors import (
     StateWriteError,
     UnsupportedTypeError,
 )
+from jsonpersist._persistence import FORMAT_VERSION, JsonPersistence
 
 __all__ = (
+    "FORMAT_VERSION",
     "MAX_DEPTH",
     "Codec",
     "CorruptStateError",
     "JsonPersistError",
+    "JsonPersistence",
     "StateLockedError",
     "StateWriteError",
     "TypeRegistry",

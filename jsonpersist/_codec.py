@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
+import telegram
 from telegram import Bot, TelegramObject
 from telegram.warnings import PTBUserWarning
 
@@ -89,7 +90,7 @@ class TypeRegistry:
         self._by_type[cls] = (key, encode)
         self._by_name[key] = decode
 
-    def register_dataclass(self, cls: type[T], *, name: str | None = None) -> None:
+    def register_dataclass(self, cls: type[Any], *, name: str | None = None) -> None:
         """Registers a dataclass; it is stored as a dict of its ``init`` fields.
 
         Args:
@@ -103,10 +104,10 @@ class TypeRegistry:
             raise TypeError(f"{cls!r} is not a dataclass")
         names = tuple(field.name for field in dataclasses.fields(cls) if field.init)
 
-        def encode(obj: T) -> dict[str, Any]:
+        def encode(obj: Any) -> dict[str, Any]:
             return {field: getattr(obj, field) for field in names}
 
-        def decode(data: Any) -> T:
+        def decode(data: Any) -> Any:
             if type(data) is not dict or set(data) - set(names):
                 raise ValueError(f"expected a dict with the fields {list(names)}")
             return cls(**data)
@@ -161,16 +162,15 @@ _TELEGRAM_NAMES: dict[type, str] = {}
 
 def _telegram_name(cls: type) -> str:
     """The stable name of a TelegramObject subclass: its name in ``telegram``, else its path."""
-    import telegram  # noqa: PLC0415 - already imported; used to look names up, never to load
-
-    if getattr(telegram, cls.__name__, None) is cls:
-        return cls.__name__
+    name: str = cls.__name__
+    if getattr(telegram, name, None) is cls:
+        return name
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _refresh_telegram_classes() -> None:
     """Indexes every TelegramObject subclass loaded so far. Nothing is imported."""
-    todo: list[type] = [TelegramObject]
+    todo: list[type[TelegramObject]] = [TelegramObject]
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
@@ -180,7 +180,7 @@ def _refresh_telegram_classes() -> None:
             _TELEGRAM_CLASSES.setdefault(name, cls)
 
 
-def _is_plain(value: object, depth: int = 0) -> bool:
+def _is_plain(value: object, depth: int = 0) -> bool:  # noqa: PLR0911, PLR0912
     """Tells whether ``value`` is plain JSON that needs no tags. Kept flat because it is hot."""
     if depth > MAX_DEPTH:
         return False
@@ -269,7 +269,7 @@ class Codec:
         """
         return orjson.dumps(self.encode(value, where), option=_SORT)
 
-    def _encode(self, value: Any, depth: int) -> Any:  # noqa: PLR0911, PLR0912, C901
+    def _encode(self, value: Any, depth: int) -> Any:  # noqa: PLR0911, PLR0912
         if depth > MAX_DEPTH:
             raise _Unsupported(f"nested deeper than {MAX_DEPTH} levels of JSON; flatten it")
         kind = type(value)
@@ -285,7 +285,7 @@ class Codec:
         if kind is float:
             if value - value == 0.0:
                 return value
-            return {"$float": "nan" if value != value else ("inf" if value > 0 else "-inf")}
+            return {"$float": "inf" if value > 0 else "-inf" if value < 0 else "nan"}
         if kind is dict:
             return self._encode_dict(value, depth)
         if kind is list:
@@ -312,7 +312,7 @@ class Codec:
             return {"$decimal": str(value)}
         if kind is uuid.UUID:
             return {"$uuid": str(value)}
-        registered = self.types._lookup(kind)  # noqa: SLF001
+        registered = self.types._lookup(kind)
         if registered is not None:
             name, to_json = registered
             try:
@@ -326,9 +326,7 @@ class Codec:
             return self._encode_bot(value)
         if isinstance(value, TelegramObject):
             return self._encode_telegram(value, depth)
-        raise _Unsupported(
-            f"cannot store a {kind.__qualname__} (register it, see docs/types.md)"
-        )
+        raise _Unsupported(f"cannot store a {kind.__qualname__} (register it, see docs/types.md)")
 
     def _encode_items(self, items: Iterable[object], depth: int) -> list[Any]:
         out = []
@@ -386,7 +384,8 @@ class Codec:
                 out["bot"] = "current"
             else:
                 self._encode_bot(attached)  # warns; the object is stored without a bot
-        out["data"] = self._encode(obj.to_dict(), depth + 1)
+        # to_json() rather than to_dict(): the latter keeps PTB's enum members and datetimes
+        out["data"] = self._encode(orjson.loads(obj.to_json()), depth + 1)
         return out
 
     # ----------------------------------------------------------------------------- decoding
@@ -463,7 +462,7 @@ class Codec:
             _fail(f"expected a list, found {type(payload).__name__}")
         return self._decode(payload, depth)  # type: ignore[no-any-return]
 
-    def _decode_tag(self, tag: str, tree: dict[str, Any], depth: int) -> Any:  # noqa: C901, PLR0911, PLR0912
+    def _decode_tag(self, tag: str, tree: dict[str, Any], depth: int) -> Any:  # noqa: PLR0911, PLR0912
         payload = tree[tag]
         fields = tree.keys() - {tag}
         allowed = {"$tg": {"bot", "data"}, "$obj": {"data"}}.get(tag, set())
@@ -538,7 +537,7 @@ class Codec:
             _fail(f"the data of a {name} must be an object")
         bot = self.bot if bot_field == "current" else None
         try:
-            obj = cls.de_json(data, bot)  # type: ignore[arg-type]
+            obj = cls.de_json(data, bot)
         except Exception as exc:  # de_json raises whatever the data provokes
             _fail(f"cannot rebuild a {name}: {exc!r}")
         if obj is None:
@@ -548,7 +547,7 @@ class Codec:
     def _decode_registered(self, name: Any, tree: dict[str, Any], depth: int) -> Any:
         if type(name) is not str:
             _fail("$obj expects the registered name of a type")
-        from_json = self.types._decoder(name)  # noqa: SLF001
+        from_json = self.types._decoder(name)
         if from_json is None:
             _fail(f"{name!r} is not a registered type (register it before loading)")
         data = self._decode(tree.get("data"), depth + 1)

@@ -102,7 +102,8 @@ class StateWriteError(JsonPersistError, OSError):
 
     def __init__(self, file: Path, cause: OSError) -> None:
         super().__init__(
-            cause.errno, f"could not save {file}: {cause.strerror or cause}; the previous "
-            "version is intact and the next save will try again"
+            cause.errno,
+            f"could not save {file}: {cause.strerror or cause}; the previous "
+            "version is intact and the next save will try again",
         )
         self.file = file

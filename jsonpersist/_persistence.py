@@ -1,0 +1,756 @@
+"""The :class:`telegram.ext.BasePersistence` adapter: categories, rounds and file layout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Generic, cast, overload
+
+import orjson
+from telegram.ext import ContextTypes, DictPersistence, PersistenceInput
+from telegram.ext._utils.types import BD, CD, UD, CDCData, ConversationDict, ConversationKey
+
+from jsonpersist._codec import Codec, TypeRegistry
+from jsonpersist._errors import CorruptStateError, JsonPersistError, UnsupportedTypeError
+from jsonpersist._store import DEFAULT_MAX_FILE_SIZE, Store
+
+__all__ = ("FORMAT_VERSION", "JsonPersistence")
+
+#: The version of the state-file layout, written into every file as ``"jsonpersist"``.
+FORMAT_VERSION = 1
+_SORT = orjson.OPT_SORT_KEYS
+_DROP = object()  # staged in place of a value: the entry is to be removed
+_WHOLE = "\x00whole"  # the key of a value category laid out on one line
+_BY_ID = frozenset({"user_data", "chat_data"})
+
+
+class _Slot:
+    """One category: its file, the encoded lines of its last save and what awaits encoding."""
+
+    __slots__ = ("broken", "file", "keyed", "lines", "loaded", "name", "pending", "unsaved")
+
+    def __init__(self, name: str, keyed: bool) -> None:
+        self.name = name
+        self.file = f"{name}.json"
+        self.keyed = keyed  # entries are users/chats/handlers, merged one by one
+        self.loaded = False
+        self.broken: CorruptStateError | None = None
+        self.lines: dict[Any, bytes] = {}
+        self.pending: dict[Any, Any] = {}
+        self.unsaved = False
+
+
+class _Round:
+    """The changes staged while one ``asyncio.gather`` of updates runs, saved together."""
+
+    __slots__ = ("done", "errors")
+
+    def __init__(self) -> None:
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.errors: dict[tuple[str, Any], BaseException] = {}
+
+    def error_for(self, category: str, key: Any) -> BaseException | None:
+        return self.errors.get((category, key)) or self.errors.get((category, _WHOLE))
+
+
+def _line(key: Any, value: bytes) -> bytes:
+    """The line of one entry; a value category laid out whole is just its value."""
+    if key is _WHOLE:
+        return value
+    return b"    " + orjson.dumps(str(key)) + b": " + value
+
+
+def _render(name: str, lines: dict[Any, bytes]) -> bytes:
+    """Lays a category out: a short header, then one line per entry, sorted.
+
+    User and chat ids are sorted as numbers, other keys as text, so a change to one entry is
+    a one-line diff.
+    """
+    head = b'{\n  "jsonpersist": %d,\n  "category": "%s",\n  "data": ' % (
+        FORMAT_VERSION,
+        name.encode(),
+    )
+    if _WHOLE in lines:
+        return head + lines[_WHOLE] + b"\n}\n"
+    if not lines:
+        return head + b"{}\n}\n"
+    order = sorted(lines) if name in _BY_ID else sorted(lines, key=str)
+    return head + b"{\n" + b",\n".join([lines[key] for key in order]) + b"\n  }\n}\n"
+
+
+def _strict_tree(raw: bytes, path: Path) -> Any:
+    """Parses a file that is not byte-for-byte what jsonpersist writes (e.g. hand-edited).
+
+    Slower than orjson, but it refuses duplicate keys and NaN literals and keeps integers of
+    any size exactly, where orjson would silently resolve or round them.
+    """
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                raise ValueError(f"duplicate key {key!r} in one object")
+            out[key] = value
+        return out
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+    except UnicodeDecodeError as exc:
+        raise CorruptStateError(f"invalid UTF-8 at byte {exc.start}", file=path) from None
+    except RecursionError:
+        raise CorruptStateError("nested too deeply", file=path) from None
+    except ValueError as exc:
+        raise CorruptStateError(str(exc), file=path) from None
+
+
+class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
+    """Makes a bot persistent in one readable, crash-safe JSON file per category.
+
+    Each category (``user_data``, ``chat_data``, ``bot_data``, ``callback_data``,
+    ``conversations``) lives in ``<directory>/<category>.json``, with one line per user, chat
+    or conversation handler. All updates of one :meth:`telegram.ext.Application.
+    update_persistence` run are saved together, off the event loop, by writing temporary files,
+    fsyncing them and renaming them into place (all or nothing across files). Only the entries
+    that changed are encoded again. One persistence owns a directory at a time.
+
+    Values keep their types across restarts (tuples, sets, ``int`` keys, datetimes, Telegram
+    objects with the current bot attached, registered types), see ``docs/types.md``.
+
+    Attention:
+        The interface provided by this class is intended to be accessed exclusively by
+        :class:`~telegram.ext.Application`. Calling any of the methods below manually might
+        interfere with the integration of persistence into :class:`~telegram.ext.Application`.
+
+    Examples:
+        .. code-block:: python
+
+            persistence = JsonPersistence("state/")
+            app = Application.builder().token(TOKEN).persistence(persistence).build()
+
+    Args:
+        directory (:obj:`str` | :class:`pathlib.Path`): Where the state files live; created
+            (mode 0700) if missing.
+        store_data (:class:`telegram.ext.PersistenceInput`, optional): Which kinds of data are
+            saved. A disabled category is never read or written. Default: all.
+        update_interval (:obj:`int` | :obj:`float`, optional): Seconds between two runs of
+            :meth:`telegram.ext.Application.update_persistence`. Default: ``60``.
+        context_types (:class:`telegram.ext.ContextTypes`, optional): Custom classes for user,
+            chat and bot data. ``dict`` subclasses are restored as such; other classes must be
+            registered in :paramref:`types`.
+        on_flush (:obj:`bool`, optional): When :obj:`True`, changes are encoded as they come
+            but written only by :meth:`flush` (at shutdown). Default: :obj:`False`, every
+            update is on disk when its coroutine returns.
+        types (:class:`jsonpersist.TypeRegistry`, optional): The application's own types.
+        max_file_size (:obj:`int`, optional): State files larger than this many bytes are
+            refused on load. Default: 512 MiB.
+
+    Attributes:
+        directory (:class:`pathlib.Path`): The resolved state directory.
+        on_flush (:obj:`bool`): Whether files are written only by :meth:`flush`.
+        context_types (:class:`telegram.ext.ContextTypes`): The types of user, chat and bot
+            data.
+        codec (:class:`jsonpersist.Codec`): The codec converting values to JSON and back.
+    """
+
+    __slots__ = (
+        "_conversation_states",
+        "_next_round",
+        "_round_lock",
+        "_round_task",
+        "_slots",
+        "_store",
+        "codec",
+        "context_types",
+        "on_flush",
+    )
+
+    @overload
+    def __init__(
+        self: JsonPersistence[dict[Any, Any], dict[Any, Any], dict[Any, Any]],
+        directory: str | Path,
+        *,
+        store_data: PersistenceInput | None = None,
+        update_interval: float = 60,
+        on_flush: bool = False,
+        types: TypeRegistry | None = None,
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: JsonPersistence[UD, CD, BD],
+        directory: str | Path,
+        *,
+        store_data: PersistenceInput | None = None,
+        update_interval: float = 60,
+        context_types: ContextTypes[Any, UD, CD, BD] | None = None,
+        on_flush: bool = False,
+        types: TypeRegistry | None = None,
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        store_data: PersistenceInput | None = None,
+        update_interval: float = 60,
+        context_types: ContextTypes[Any, UD, CD, BD] | None = None,
+        on_flush: bool = False,
+        types: TypeRegistry | None = None,
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    ) -> None:
+        super().__init__(store_data=store_data, update_interval=update_interval)
+        self._store = Store(Path(directory), max_file_size)
+        self.codec = Codec(types=types)
+        self.on_flush = on_flush
+        self.context_types: ContextTypes[Any, UD, CD, BD] = cast(
+            "ContextTypes[Any, UD, CD, BD]", context_types or ContextTypes()
+        )
+        self._slots = {
+            name: _Slot(name, keyed)
+            for name, keyed in (
+                ("user_data", True),
+                ("chat_data", True),
+                ("bot_data", False),
+                ("callback_data", False),
+                ("conversations", True),
+            )
+        }
+        self._conversation_states: dict[str, dict[ConversationKey, object]] | None = None
+        self._next_round: _Round | None = None
+        self._round_task: asyncio.Task[None] | None = None
+        self._round_lock = asyncio.Lock()
+
+    @property
+    def directory(self) -> Path:
+        """:class:`pathlib.Path`: The resolved state directory."""
+        return self._store.directory
+
+    def set_bot(self, bot: Any) -> None:
+        """Sets the bot whose references are stored as a placeholder, see the codec docs.
+
+        Args:
+            bot (:class:`telegram.Bot`): The bot.
+        """
+        super().set_bot(bot)
+        self.codec.bot = bot
+
+    # ------------------------------------------------------------------------- categories
+
+    def _enabled(self, name: str) -> bool:
+        return name == "conversations" or bool(getattr(self.store_data, name))
+
+    def _to_value(self, slot: _Slot, where: str, value: Any) -> Any:
+        """Turns a decoded entry of a keyed category into what the application expects."""
+        if slot.name in _BY_ID:
+            return self._as_context_type(slot.name, where, value)
+        if slot.name == "conversations" and type(value) is not dict:
+            raise CorruptStateError(
+                "a handler's conversations must be a dict",
+                file=self._file("conversations"),
+                where=where,
+            )
+        return value
+
+    def _as_context_type(self, name: str, where: str, value: Any) -> Any:
+        """Gives user, chat or bot data the class that ``context_types`` asks for."""
+        cls = getattr(self.context_types, name)
+        if type(value) is dict and cls is not dict and issubclass(cls, dict):
+            restored = cls()
+            restored.update(value)
+            return restored
+        if not isinstance(value, cls):
+            raise CorruptStateError(
+                f"expected a {cls.__qualname__}, found a {type(value).__qualname__}",
+                file=self._file(name),
+                where=where,
+            )
+        return value
+
+    def _to_storable(self, name: str, value: Any) -> Any:
+        """Turns what the application hands over into a value the codec takes."""
+        if (
+            name in ("user_data", "chat_data", "bot_data")
+            and type(value) is not dict
+            and isinstance(value, dict)
+            and type(value) is getattr(self.context_types, name)
+        ):
+            return dict(value)
+        if name == "callback_data":
+            keyboards, queries = value
+            return {"keyboards": [list(keyboard) for keyboard in keyboards], "queries": queries}
+        return value
+
+    def _file(self, name: str) -> Path:
+        return self._store.path(f"{name}.json")
+
+    def _key_of(self, slot: _Slot, text: str) -> Any:
+        if slot.name in ("user_data", "chat_data"):
+            try:
+                return int(text)
+            except ValueError:
+                raise CorruptStateError(
+                    "ids must be integers", file=self._file(slot.name), where=f"[{text!r}]"
+                ) from None
+        return text
+
+    # ---------------------------------------------------------------------------- loading
+
+    def _parse(self, slot: _Slot, raw: bytes) -> tuple[dict[Any, bytes], dict[Any, Any]]:
+        """Parses a category file into its lines and decoded values. Runs off the loop."""
+        path = self._file(slot.name)
+        try:
+            tree = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise CorruptStateError(
+                f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}, "
+                f"byte {exc.pos})",
+                file=path,
+            ) from None
+        data = self._data_of(slot, tree, path)
+        members = self._members(slot, data)
+        lines = {
+            key: _line(key, orjson.dumps(member, option=_SORT)) for key, member in members.items()
+        }
+        if _render(slot.name, lines) == raw:
+            values = {}
+            for key, member in members.items():
+                where = f"{slot.name}[{key!r}]"
+                plain = b'"$' not in lines[key]
+                value = member if plain else self._decode(member, path, where)
+                values[key] = self._to_value(slot, where, value)
+            return lines, values
+        # Not what jsonpersist writes (edited by hand, or damaged): parse strictly, then
+        # store it canonically from now on.
+        members = self._members(slot, self._data_of(slot, _strict_tree(raw, path), path))
+        values, lines = {}, {}
+        for key, member in members.items():
+            where = f"{slot.name}[{key!r}]"
+            value = self._decode(member, path, where)
+            lines[key] = _line(key, self.codec.dumps(value, where))
+            values[key] = self._to_value(slot, where, value)
+        return lines, values
+
+    def _decode(self, tree: Any, path: Path, where: str) -> Any:
+        try:
+            return self.codec.decode(tree, where)
+        except CorruptStateError as exc:
+            raise CorruptStateError(str(exc), file=path) from None
+
+    def _data_of(self, slot: _Slot, tree: Any, path: Path) -> Any:
+        if type(tree) is not dict or set(tree) != {"jsonpersist", "category", "data"}:
+            raise CorruptStateError(
+                'expected an object with the keys "jsonpersist", "category" and "data"',
+                file=path,
+            )
+        if tree["jsonpersist"] != FORMAT_VERSION or type(tree["jsonpersist"]) is not int:
+            raise CorruptStateError(
+                f"format version {tree['jsonpersist']!r} is not supported by this jsonpersist "
+                f"(it reads version {FORMAT_VERSION}); upgrade jsonpersist",
+                file=path,
+            )
+        if tree["category"] != slot.name:
+            raise CorruptStateError(
+                f"holds {tree['category']!r}, expected {slot.name!r}", file=path
+            )
+        return tree["data"]
+
+    def _members(self, slot: _Slot, data: Any) -> dict[Any, Any]:
+        """Splits a category's data into the entries that get a line each."""
+        if slot.keyed:
+            if type(data) is not dict:
+                raise CorruptStateError('"data" must be an object', file=self._file(slot.name))
+            return {self._key_of(slot, key): member for key, member in data.items()}
+        if type(data) is dict and not any(key[:1] == "$" for key in data):
+            return dict(data)
+        return {_WHOLE: data}
+
+    async def _load(self, slot: _Slot) -> dict[Any, Any]:
+        """Loads (or, when loaded, re-reads from the saved lines) a category's values."""
+        if slot.broken is not None:
+            raise slot.broken
+        self._store.open()
+        if slot.loaded:
+            raw: bytes | None = _render(slot.name, slot.lines)
+        else:
+            raw = await asyncio.to_thread(self._store.read, slot.file)
+        if raw is None:
+            slot.loaded = True
+            return {}
+        try:
+            lines, values = await asyncio.to_thread(self._parse, slot, raw)
+        except CorruptStateError as exc:
+            slot.broken = exc  # this category is never written again by this instance
+            raise
+        if not slot.loaded:
+            slot.lines, slot.loaded = lines, True
+        return values
+
+    def _assemble(self, slot: _Slot, values: dict[Any, Any]) -> Any:
+        """Puts a value category laid out one member per line back together."""
+        if _WHOLE in values:
+            values = values[_WHOLE]
+        if slot.name == "bot_data":
+            return self._as_context_type("bot_data", "bot_data", values)
+        return values
+
+    # ---------------------------------------------------------------------- get (PTB API)
+
+    async def get_user_data(self) -> dict[int, UD]:  # type: ignore[override]
+        """Returns the user data from ``user_data.json`` (empty when there is none).
+
+        Returns:
+            dict[:obj:`int`, :obj:`dict`]: The restored user data.
+
+        Raises:
+            CorruptStateError: The file cannot be decoded; it is left as it is.
+        """
+        if not self.store_data.user_data:
+            return {}
+        return await self._load(self._slots["user_data"])
+
+    async def get_chat_data(self) -> dict[int, CD]:  # type: ignore[override]
+        """Returns the chat data from ``chat_data.json`` (empty when there is none).
+
+        Returns:
+            dict[:obj:`int`, :obj:`dict`]: The restored chat data.
+
+        Raises:
+            CorruptStateError: The file cannot be decoded; it is left as it is.
+        """
+        if not self.store_data.chat_data:
+            return {}
+        return await self._load(self._slots["chat_data"])
+
+    async def get_bot_data(self) -> BD:  # type: ignore[override]
+        """Returns the bot data from ``bot_data.json``, or a new ``context_types.bot_data()``.
+
+        Returns:
+            :obj:`dict` | :attr:`telegram.ext.ContextTypes.bot_data`: The restored bot data.
+
+        Raises:
+            CorruptStateError: The file cannot be decoded; it is left as it is.
+        """
+        slot = self._slots["bot_data"]
+        if not self.store_data.bot_data:
+            return self.context_types.bot_data()
+        values = await self._load(slot)
+        if not values:
+            return self.context_types.bot_data()
+        return cast("BD", self._assemble(slot, values))
+
+    async def get_callback_data(self) -> CDCData | None:
+        """Returns the callback data from ``callback_data.json``, or :obj:`None`.
+
+        Returns:
+            tuple[list[tuple[:obj:`str`, :obj:`float`, dict[:obj:`str`, :class:`object`]]], \
+            dict[:obj:`str`, :obj:`str`]] | :obj:`None`: The restored metadata.
+
+        Raises:
+            CorruptStateError: The file cannot be decoded; it is left as it is.
+        """
+        slot = self._slots["callback_data"]
+        if not self.store_data.callback_data:
+            return None
+        values = await self._load(slot)
+        if not values:
+            return None
+        return self._callback_data_of(values)
+
+    def _callback_data_of(self, values: dict[Any, Any]) -> CDCData:
+        data = self._assemble(self._slots["callback_data"], values)
+        try:
+            keyboards = [
+                (str(kid), float(time), dict(buttons)) for kid, time, buttons in data["keyboards"]
+            ]
+            return keyboards, dict(data["queries"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptStateError(
+                f"not the shape of callback data: {exc!r}", file=self._file("callback_data")
+            ) from None
+
+    async def get_conversations(self, name: str) -> ConversationDict:
+        """Returns the conversations of the handler ``name`` from ``conversations.json``.
+
+        Args:
+            name (:obj:`str`): The handler's name.
+
+        Returns:
+            :obj:`dict`: The restored conversations of that handler.
+
+        Raises:
+            CorruptStateError: The file cannot be decoded; it is left as it is.
+        """
+        if self._conversation_states is None:
+            self._conversation_states = await self._load(self._slots["conversations"])
+        return dict(self._conversation_states.get(name, {}))
+
+    # ------------------------------------------------------------------- update (PTB API)
+
+    async def update_user_data(self, user_id: int, data: UD) -> None:  # type: ignore[override]
+        """Saves the data of one user; on disk when this returns (unless :attr:`on_flush`).
+
+        Args:
+            user_id (:obj:`int`): The user.
+            data (:obj:`dict`): :attr:`telegram.ext.Application.user_data` ``[user_id]``.
+
+        Raises:
+            UnsupportedTypeError: The data holds a value that cannot be stored; the user's last
+                good version stays on disk.
+            StateWriteError: The file could not be written; the previous file is intact.
+            CorruptStateError: ``user_data.json`` could not be loaded; it is never overwritten.
+        """
+        await self._save("user_data", user_id, data)
+
+    async def update_chat_data(self, chat_id: int, data: CD) -> None:  # type: ignore[override]
+        """Saves the data of one chat, see :meth:`update_user_data`.
+
+        Args:
+            chat_id (:obj:`int`): The chat.
+            data (:obj:`dict`): :attr:`telegram.ext.Application.chat_data` ``[chat_id]``.
+        """
+        await self._save("chat_data", chat_id, data)
+
+    async def update_bot_data(self, data: BD) -> None:  # type: ignore[override]
+        """Saves the bot data, see :meth:`update_user_data`.
+
+        Args:
+            data (:obj:`dict` | :attr:`telegram.ext.ContextTypes.bot_data`): The bot data.
+        """
+        await self._save("bot_data", _WHOLE, data)
+
+    async def update_callback_data(self, data: CDCData) -> None:
+        """Saves the callback data, see :meth:`update_user_data`.
+
+        Args:
+            data (:obj:`tuple`): The data of the callback data cache, as
+                ``(list[(keyboard_id, time, {button_id: object})], {query_id: keyboard_id})``.
+        """
+        await self._save("callback_data", _WHOLE, data)
+
+    async def update_conversation(
+        self, name: str, key: ConversationKey, new_state: object | None
+    ) -> None:
+        """Saves the state of one conversation; :obj:`None` ends (removes) it.
+
+        Args:
+            name (:obj:`str`): The handler's name.
+            key (:obj:`tuple`): The conversation's key.
+            new_state (:class:`object`): The new state, or :obj:`None`.
+        """
+        if self._conversation_states is None:
+            self._conversation_states = await self._load(self._slots["conversations"])
+        states = self._conversation_states.setdefault(name, {})
+        if new_state is None:
+            states.pop(key, None)
+        else:
+            states[key] = new_state
+        await self._save("conversations", name, dict(states))
+
+    async def drop_chat_data(self, chat_id: int) -> None:
+        """Removes a chat's data, see :meth:`update_user_data`.
+
+        Args:
+            chat_id (:obj:`int`): The chat.
+        """
+        await self._save("chat_data", chat_id, _DROP)
+
+    async def drop_user_data(self, user_id: int) -> None:
+        """Removes a user's data, see :meth:`update_user_data`.
+
+        Args:
+            user_id (:obj:`int`): The user.
+        """
+        await self._save("user_data", user_id, _DROP)
+
+    async def refresh_user_data(self, user_id: int, user_data: UD) -> None:  # type: ignore[override]
+        """Does nothing: the files are only changed by this persistence."""
+
+    async def refresh_chat_data(self, chat_id: int, chat_data: CD) -> None:  # type: ignore[override]
+        """Does nothing: the files are only changed by this persistence."""
+
+    async def refresh_bot_data(self, bot_data: BD) -> None:  # type: ignore[override]
+        """Does nothing: the files are only changed by this persistence."""
+
+    async def flush(self) -> None:
+        """Writes whatever is not on disk yet and releases the directory.
+
+        :class:`telegram.ext.Application` calls this at shutdown. The next use of this
+        persistence takes the directory again.
+
+        Raises:
+            StateWriteError: A file could not be written; the previous file is intact.
+        """
+        if self._next_round is not None:
+            await asyncio.shield(self._next_round.done)
+        async with self._round_lock:
+            unsaved = [slot for slot in self._slots.values() if slot.unsaved]
+            if unsaved:
+                await asyncio.to_thread(self._commit, unsaved)
+        self._store.close()
+
+    # ------------------------------------------------------------------------------ rounds
+
+    async def _save(self, name: str, key: Any, value: Any) -> None:
+        if not self._enabled(name):
+            return
+        slot = self._slots[name]
+        if not slot.loaded:
+            await self._load(slot)  # never write a file whose other entries we have not read
+        if slot.broken is not None:
+            raise slot.broken
+        slot.pending[key] = value
+        round_ = self._next_round
+        if round_ is None:
+            round_ = self._next_round = _Round()
+            self._round_task = asyncio.create_task(self._run_round(round_))
+        await asyncio.shield(round_.done)
+        error = round_.error_for(name, key)
+        if error is not None:
+            raise error
+
+    async def _run_round(self, round_: _Round) -> None:
+        # Every coroutine of the gather that started this round stages its change before
+        # this task runs; one more turn of the loop lets stragglers in too.
+        await asyncio.sleep(0)
+        batch = {}
+        for slot in self._slots.values():
+            if slot.pending:
+                batch[slot.name], slot.pending = slot.pending, {}
+        self._next_round = None
+        try:
+            async with self._round_lock:
+                round_.errors = await asyncio.to_thread(self._save_batch, batch)
+        finally:
+            round_.done.set_result(None)
+
+    def _save_batch(
+        self, batch: dict[str, dict[Any, Any]]
+    ) -> dict[tuple[str, Any], BaseException]:
+        """Encodes a round's changes and writes the changed files. Runs off the loop."""
+        errors: dict[tuple[str, Any], BaseException] = {}
+        changed = []
+        for name, entries in batch.items():
+            slot = self._slots[name]
+            lines = self._encode_entries(slot, entries, errors)
+            if lines != slot.lines:
+                slot.lines, slot.unsaved = lines, True
+            if slot.unsaved:
+                changed.append(slot)
+        if changed and not self.on_flush:
+            try:
+                self._commit(changed)
+            except JsonPersistError as exc:
+                for slot in changed:
+                    errors[(slot.name, _WHOLE)] = exc
+        return errors
+
+    def _encode_entries(
+        self, slot: _Slot, entries: dict[Any, Any], errors: dict[tuple[str, Any], BaseException]
+    ) -> dict[Any, bytes]:
+        if not slot.keyed:
+            value = entries[_WHOLE]
+            try:
+                tree = self.codec.encode(self._to_storable(slot.name, value), slot.name)
+            except UnsupportedTypeError as exc:
+                errors[(slot.name, _WHOLE)] = exc
+                return slot.lines
+            members = self._members(slot, tree)
+            return {
+                key: _line(key, orjson.dumps(item, option=_SORT)) for key, item in members.items()
+            }
+        lines = dict(slot.lines)
+        for key, value in entries.items():
+            if value is _DROP:
+                lines.pop(key, None)
+                continue
+            where = f"{slot.name}[{key!r}]"
+            try:
+                lines[key] = _line(
+                    key, self.codec.dumps(self._to_storable(slot.name, value), where)
+                )
+            except UnsupportedTypeError as exc:
+                errors[(slot.name, key)] = exc  # the entry's last good line stays
+        return lines
+
+    def _commit(self, slots: list[_Slot]) -> None:
+        files = {slot.file: _render(slot.name, slot.lines) for slot in slots}
+        self._store.write(files)
+        for slot in slots:
+            slot.unsaved = False
+
+    # --------------------------------------------------------- DictPersistence properties
+
+    def _saved_values(self, name: str) -> dict[Any, Any] | None:
+        """Decodes a category's last saved lines again; :obj:`None` before loading."""
+        slot = self._slots[name]
+        if not slot.loaded:
+            return None
+        return self._parse(slot, _render(name, slot.lines))[1]
+
+    @property
+    def user_data(self) -> dict[int, dict[Any, Any]] | None:
+        """:obj:`dict`: A decoded copy of the saved user data; :obj:`None` before loading."""
+        return self._saved_values("user_data")
+
+    @property
+    def chat_data(self) -> dict[int, dict[Any, Any]] | None:
+        """:obj:`dict`: A decoded copy of the saved chat data; :obj:`None` before loading."""
+        return self._saved_values("chat_data")
+
+    @property
+    def bot_data(self) -> dict[Any, Any] | None:
+        """:obj:`dict`: A decoded copy of the saved bot data; :obj:`None` before loading."""
+        values = self._saved_values("bot_data")
+        if values is None:
+            return None
+        return cast("dict[Any, Any]", self._assemble(self._slots["bot_data"], values))
+
+    @property
+    def callback_data(self) -> CDCData | None:
+        """The saved callback data, decoded; :obj:`None` when there is none."""
+        values = self._saved_values("callback_data")
+        return self._callback_data_of(values) if values else None
+
+    @property
+    def conversations(self) -> dict[str, ConversationDict] | None:
+        """:obj:`dict`: The saved conversations; :obj:`None` before loading."""
+        if self._conversation_states is None:
+            return None
+        return {name: dict(states) for name, states in self._conversation_states.items()}
+
+    def _file_text(self, name: str) -> str:
+        raw = self._store.read(f"{name}.json")
+        if raw is None:
+            raw = _render(name, {})
+        return raw.decode("utf-8")
+
+    @property
+    def user_data_json(self) -> str:
+        """:obj:`str`: The contents of ``user_data.json``."""
+        return self._file_text("user_data")
+
+    @property
+    def chat_data_json(self) -> str:
+        """:obj:`str`: The contents of ``chat_data.json``."""
+        return self._file_text("chat_data")
+
+    @property
+    def bot_data_json(self) -> str:
+        """:obj:`str`: The contents of ``bot_data.json``."""
+        return self._file_text("bot_data")
+
+    @property
+    def callback_data_json(self) -> str:
+        """:obj:`str`: The contents of ``callback_data.json``."""
+        return self._file_text("callback_data")
+
+    @property
+    def conversations_json(self) -> str:
+        """:obj:`str`: The contents of ``conversations.json``."""
+        return self._file_text("conversations")

@@ -1,0 +1,310 @@
+"""Files on disk: the directory lock, atomic durable replacement and the redo journal.
+
+This module knows nothing about Telegram or the codec: it reads and writes named byte strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import orjson
+from filelock import FileLock, Timeout
+
+from jsonpersist._errors import (
+    CorruptStateError,
+    JsonPersistError,
+    StateLockedError,
+    StateWriteError,
+)
+
+__all__ = ("DEFAULT_MAX_FILE_SIZE", "Store")
+
+OWNER_LOCK = ".jsonpersist.lock"
+ROUND_LOCK = ".jsonpersist.round.lock"
+JOURNAL = ".jsonpersist.journal"
+TEMP_SUFFIX = ".tmp"
+GITIGNORE = ".gitignore"
+GITIGNORE_TEXT = (
+    "# Written by jsonpersist: its lock, journal and temporary files are not state.\n"
+    ".jsonpersist.*\n"
+    ".*.tmp\n"
+)
+#: Larger state files are refused on load instead of exhausting a small host's memory.
+DEFAULT_MAX_FILE_SIZE = 512 * 1024 * 1024
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _full_fsync(fd: int) -> None:
+    """Flushes a file to stable storage (on macOS, past the drive's cache too)."""
+    if sys.platform == "darwin":
+        import fcntl
+
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, fcntl.F_FULLFSYNC)
+            return
+    os.fsync(fd)
+
+
+class Store:
+    """A directory of state files that one :class:`Store` owns at a time.
+
+    Args:
+        directory (:class:`pathlib.Path`): Created (mode 0700) if missing.
+        max_file_size (:obj:`int`, optional): Larger files are refused on load.
+
+    Attributes:
+        directory (:class:`pathlib.Path`): The resolved state directory.
+    """
+
+    __slots__ = ("_owner", "_round", "directory", "max_file_size")
+
+    def __init__(self, directory: Path, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> None:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.directory = directory.resolve()
+        self.max_file_size = max_file_size
+        self._owner: FileLock | None = None
+        self._round = FileLock(
+            self.directory / ROUND_LOCK, mode=0o600, thread_local=False, preserve_lock_file=True
+        )
+
+    # ------------------------------------------------------------------------- ownership
+
+    @property
+    def is_open(self) -> bool:
+        """:obj:`bool`: Whether this store holds the directory's owner lock."""
+        return self._owner is not None
+
+    def open(self) -> None:
+        """Takes ownership of the directory and finishes what a crash left behind.
+
+        Replays a complete redo journal, removes stale temporary files and writes the
+        ``.gitignore``.
+
+        Raises:
+            StateLockedError: Another store (any process) owns the directory.
+        """
+        if self._owner is not None:
+            return
+        owner = FileLock(
+            self.directory / OWNER_LOCK,
+            mode=0o600,
+            thread_local=False,
+            preserve_lock_file=True,  # unlinking a held lock file lets a second owner in
+        )
+        try:
+            owner.acquire(timeout=0)
+        except Timeout:
+            raise StateLockedError(self.directory, self._holder_pid()) from None
+        self._owner = owner
+        _record_pid(self.directory / OWNER_LOCK)
+        with self.round_lock():
+            self._replay_journal()
+            self._sweep_temp_files()
+        gitignore = self.directory / GITIGNORE
+        if not gitignore.exists():
+            self.write({GITIGNORE: GITIGNORE_TEXT.encode()}, mode=0o644)
+
+    def close(self) -> None:
+        """Gives up ownership of the directory (the lock file itself stays, by design)."""
+        if self._owner is not None:
+            self._owner.release()
+            self._owner = None
+
+    def _holder_pid(self) -> int | None:
+        try:
+            text = (self.directory / OWNER_LOCK).read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return int(text) if text.isdigit() else None
+
+    @contextlib.contextmanager
+    def round_lock(self) -> Iterator[None]:
+        """Holds the lock under which a round's files are replaced.
+
+        A snapshot taken under this lock sees every file of a round or none of them.
+        """
+        with self._round:
+            yield
+
+    # ------------------------------------------------------------------------------ reading
+
+    def path(self, name: str) -> Path:
+        """The path of a state file."""
+        return self.directory / name
+
+    def read(self, name: str) -> bytes | None:
+        """Reads a whole state file; :obj:`None` when it does not exist.
+
+        Raises:
+            CorruptStateError: The file is a symlink, not a regular file, or too large.
+            OSError: The file exists but cannot be read.
+        """
+        path = self.path(name)
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or path.is_symlink():
+                raise CorruptStateError(
+                    "is a symlink; jsonpersist replaces state files atomically and would "
+                    "replace the link, not its target. Move the real file here, or point the "
+                    "persistence at the directory that holds it",
+                    file=path,
+                ) from None
+            raise
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise CorruptStateError("is not a regular file", file=path)
+            if info.st_size > self.max_file_size:
+                raise CorruptStateError(
+                    f"is {info.st_size:,} bytes, more than max_file_size "
+                    f"({self.max_file_size:,}); raise the limit if the file is expected",
+                    file=path,
+                )
+            return file.read(self.max_file_size + 1)
+
+    # ------------------------------------------------------------------------------ writing
+
+    def write(self, files: Mapping[str, bytes], mode: int = 0o600) -> None:
+        """Replaces one or more files atomically and durably, all or nothing.
+
+        Each file is written to a temporary file in the same directory and fsynced. One file is
+        then renamed over its target; several are first named in a redo journal, so that a
+        crash during the renames is completed at the next :meth:`open`. The directory is
+        fsynced last. A new file gets :paramref:`mode`; an existing file keeps its own.
+
+        Raises:
+            StateWriteError: A step failed; every file keeps its previous contents and no
+                temporary file is left (a failure while renaming several files is completed
+                from the journal at the next :meth:`write` or :meth:`open`).
+        """
+        with self.round_lock():
+            self._replay_journal()
+            temps: dict[str, str] = {}
+            try:
+                for name, data in files.items():
+                    temps[name] = self._write_temp(name, data, mode)
+                if len(temps) > 1:
+                    journal = orjson.dumps({"jsonpersist-journal": 1, "moves": temps})
+                    self._install(JOURNAL, self._write_temp(JOURNAL, journal, 0o600))
+                    self._sync_directory()
+            except BaseException:
+                for temp in temps.values():
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.directory / temp)
+                raise
+            for name, temp in temps.items():
+                self._install(name, temp)
+            self._sync_directory()
+            if len(temps) > 1:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.directory / JOURNAL)
+
+    def _write_temp(self, name: str, data: bytes, mode: int) -> str:
+        """Writes ``data`` to a new fsynced temporary file beside ``name``; returns its name."""
+        target = self.path(name)
+        try:
+            current = os.lstat(target)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StateWriteError(target, exc) from exc
+        else:
+            if stat.S_ISLNK(current.st_mode):
+                raise CorruptStateError(
+                    "is a symlink; refusing to replace the link (see the symlink policy in "
+                    "docs/guarantees.md)",
+                    file=target,
+                )
+            mode = stat.S_IMODE(current.st_mode)
+        fd, temp = -1, ""
+        try:
+            fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=TEMP_SUFFIX, dir=self.directory)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+            _full_fsync(fd)
+        except OSError as exc:
+            if temp:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+            raise StateWriteError(target, exc) from exc
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        return os.path.basename(temp)
+
+    def _install(self, name: str, temp: str) -> None:
+        try:
+            os.replace(self.directory / temp, self.path(name))
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(self.directory / temp)
+            raise StateWriteError(self.path(name), exc) from exc
+
+    def _sync_directory(self) -> None:
+        try:
+            fd = os.open(self.directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError as exc:
+            raise StateWriteError(self.directory, exc) from exc
+        try:
+            os.fsync(fd)
+        except OSError as exc:  # never retried: after a failed fsync the page cache lies
+            raise StateWriteError(self.directory, exc) from exc
+        finally:
+            os.close(fd)
+
+    # ----------------------------------------------------------------------------- recovery
+
+    def _replay_journal(self) -> None:
+        """Completes the renames of a round that a crash interrupted."""
+        path = self.path(JOURNAL)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return
+        try:
+            moves = orjson.loads(raw)["moves"]
+            pairs = [(str(name), str(temp)) for name, temp in moves.items()]
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            # The journal is installed by an atomic rename, so it is whole or absent.
+            raise CorruptStateError(f"unreadable redo journal: {exc}", file=path) from exc
+        for name, temp in pairs:
+            if os.sep in temp or os.sep in name or not temp.endswith(TEMP_SUFFIX):
+                raise CorruptStateError("the redo journal names a file elsewhere", file=path)
+            if (self.directory / temp).exists():
+                self._install(name, temp)
+        self._sync_directory()
+        path.unlink()
+
+    def _sweep_temp_files(self) -> None:
+        for entry in os.scandir(self.directory):
+            if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
+def _record_pid(path: Path) -> None:
+    """Writes the owner's PID into the held lock file, for the error a second owner gets.
+
+    Writing does not touch the flock, which belongs to the lock's own descriptor.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | _NOFOLLOW)
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode("ascii"))
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise JsonPersistError(f"could not record the owner's PID in {path}: {exc}") from exc
