@@ -147,6 +147,10 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         types (:class:`jsonpersist.TypeRegistry`, optional): The application's own types.
         max_file_size (:obj:`int`, optional): State files larger than this many bytes are
             refused on load. Default: 512 MiB.
+        read_only (:obj:`bool`, optional): Read the files without taking the directory (they
+            are always whole, so a running bot's state can be read); every update raises
+            :exc:`~jsonpersist.JsonPersistError`. For tools and inspection. Default:
+            :obj:`False`.
 
     Attributes:
         directory (:class:`pathlib.Path`): The resolved state directory.
@@ -166,6 +170,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         "codec",
         "context_types",
         "on_flush",
+        "read_only",
     )
 
     @overload
@@ -178,6 +183,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         on_flush: bool = False,
         types: TypeRegistry | None = None,
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+        read_only: bool = False,
     ) -> None: ...
 
     @overload
@@ -191,6 +197,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         on_flush: bool = False,
         types: TypeRegistry | None = None,
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+        read_only: bool = False,
     ) -> None: ...
 
     def __init__(
@@ -203,11 +210,13 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         on_flush: bool = False,
         types: TypeRegistry | None = None,
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+        read_only: bool = False,
     ) -> None:
         super().__init__(store_data=store_data, update_interval=update_interval)
         self._store = Store(Path(directory), max_file_size)
         self.codec = Codec(types=types)
         self.on_flush = on_flush
+        self.read_only = read_only
         self.context_types: ContextTypes[Any, UD, CD, BD] = cast(
             "ContextTypes[Any, UD, CD, BD]", context_types or ContextTypes()
         )
@@ -374,7 +383,8 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         """Loads (or, when loaded, re-reads from the saved lines) a category's values."""
         if slot.broken is not None:
             raise slot.broken
-        self._store.open()
+        if not self.read_only:
+            self._store.open()
         if slot.loaded:
             raw: bytes | None = _render(slot.name, slot.lines)
         else:
@@ -599,6 +609,8 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
     async def _save(self, name: str, key: Any, value: Any) -> None:
         if not self._enabled(name):
             return
+        if self.read_only:
+            raise JsonPersistError(f"this persistence of {self.directory} is read-only")
         slot = self._slots[name]
         if not slot.loaded:
             await self._load(slot)  # never write a file whose other entries we have not read
