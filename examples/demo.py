@@ -57,7 +57,7 @@ class LocalBotAPI(BaseRequest):
         """Never waits: nothing goes over a network."""
         return 1.0
 
-    async def do_request(  # noqa: PLR0913 - the signature BaseRequest defines
+    async def do_request(  # noqa: PLR0917 - the signature BaseRequest defines
         self,
         url: str,
         method: str,
