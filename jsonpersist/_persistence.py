@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any, Generic, cast, overload
@@ -13,7 +14,7 @@ from telegram.ext._utils.types import BD, CD, UD, CDCData, ConversationDict, Con
 
 from jsonpersist._codec import Codec, TypeRegistry
 from jsonpersist._errors import CorruptStateError, JsonPersistError, UnsupportedTypeError
-from jsonpersist._store import DEFAULT_MAX_FILE_SIZE, Store
+from jsonpersist._store import DEFAULT_MAX_FILE_SIZE, Signature, Store
 
 __all__ = ("FORMAT_VERSION", "JsonPersistence")
 
@@ -28,7 +29,20 @@ _BY_ID = frozenset({"user_data", "chat_data"})
 class _Slot:
     """One category: its file, the encoded lines of its last save and what awaits encoding."""
 
-    __slots__ = ("broken", "file", "keyed", "lines", "loaded", "name", "pending", "unsaved")
+    __slots__ = (
+        "broken",
+        "external",
+        "file",
+        "held",
+        "keyed",
+        "lines",
+        "loaded",
+        "name",
+        "pending",
+        "saved",
+        "seen",
+        "unsaved",
+    )
 
     def __init__(self, name: str, keyed: bool) -> None:
         self.name = name
@@ -39,6 +53,13 @@ class _Slot:
         self.lines: dict[Any, bytes] = {}
         self.pending: dict[Any, Any] = {}
         self.unsaved = False
+        # With ``watch``: the version of the file last loaded or written, the entries someone
+        # else changed that the application has not been given yet, and the error of a
+        # malformed edit that keeps this category from being written until it is fixed.
+        self.seen: Signature | None = None
+        self.saved: dict[Any, bytes] = {}  # the lines of that version
+        self.external: dict[Any, Any] = {}
+        self.held: CorruptStateError | None = None
 
 
 class _Round:
@@ -77,6 +98,12 @@ def _render(name: str, lines: dict[Any, bytes]) -> bytes:
         return head + b"{}\n}\n"
     order = sorted(lines) if name in _BY_ID else sorted(lines, key=str)
     return head + b"{\n" + b",\n".join([lines[key] for key in order]) + b"\n  }\n}\n"
+
+
+def _replace_contents(target: Any, value: Any) -> None:
+    """Gives the application's object (which handlers hold) new contents, in place."""
+    target.clear()
+    target.update(value)
 
 
 def _strict_tree(raw: bytes, path: Path) -> Any:
@@ -147,6 +174,12 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         types (:class:`jsonpersist.TypeRegistry`, optional): The application's own types.
         max_file_size (:obj:`int`, optional): State files larger than this many bytes are
             refused on load. Default: 512 MiB.
+        watch (:obj:`bool`, optional): Pick up changes that someone else (a person, a script,
+            ``git checkout``) makes to the files while the bot runs: before a handler sees user,
+            chat or bot data, the data is updated in place from the file; a save never replaces
+            a file changed meanwhile without merging it first (an entry the person changed wins
+            over the bot's older copy). Costs one ``stat`` per category and handler call.
+            Default: :obj:`False`.
         read_only (:obj:`bool`, optional): Read the files without taking the directory (they
             are always whole, so a running bot's state can be read); every update raises
             :exc:`~jsonpersist.JsonPersistError`. For tools and inspection. Default:
@@ -171,6 +204,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         "context_types",
         "on_flush",
         "read_only",
+        "watch",
     )
 
     @overload
@@ -184,6 +218,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         types: TypeRegistry | None = None,
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
         read_only: bool = False,
+        watch: bool = False,
     ) -> None: ...
 
     @overload
@@ -198,6 +233,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         types: TypeRegistry | None = None,
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
         read_only: bool = False,
+        watch: bool = False,
     ) -> None: ...
 
     def __init__(
@@ -211,12 +247,14 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         types: TypeRegistry | None = None,
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
         read_only: bool = False,
+        watch: bool = False,
     ) -> None:
         super().__init__(store_data=store_data, update_interval=update_interval)
         self._store = Store(Path(directory), max_file_size)
         self.codec = Codec(types=types)
         self.on_flush = on_flush
         self.read_only = read_only
+        self.watch = watch
         self.context_types: ContextTypes[Any, UD, CD, BD] = cast(
             "ContextTypes[Any, UD, CD, BD]", context_types or ContextTypes()
         )
@@ -385,10 +423,11 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             raise slot.broken
         if not self.read_only:
             self._store.open()
+        version = slot.seen
         if slot.loaded:
             raw: bytes | None = _render(slot.name, slot.lines)
         else:
-            raw = await asyncio.to_thread(self._store.read, slot.file)
+            raw, version = await asyncio.to_thread(self._store.read_version, slot.file)
         if raw is None:
             slot.loaded = True
             return {}
@@ -398,7 +437,9 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             slot.broken = exc  # this category is never written again by this instance
             raise
         if not slot.loaded:
-            slot.lines, slot.loaded = lines, True
+            slot.lines, slot.loaded, slot.seen = lines, True, version
+            if self.watch:
+                slot.saved = dict(lines)
         return values
 
     def _assemble(self, slot: _Slot, values: dict[Any, Any]) -> Any:
@@ -579,13 +620,94 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         await self._save("user_data", user_id, _DROP)
 
     async def refresh_user_data(self, user_id: int, user_data: UD) -> None:  # type: ignore[override]
-        """Does nothing: the files are only changed by this persistence."""
+        """With ``watch``, updates ``user_data`` in place from an edit of ``user_data.json``.
+
+        Only when someone else changed this user's entry in the file since it was last loaded
+        or written; otherwise this costs one ``stat`` and does nothing.
+
+        Args:
+            user_id (:obj:`int`): The user.
+            user_data (:obj:`dict`): The application's data of that user, updated in place.
+
+        A malformed edit leaves ``user_data`` as it is; the bot goes on with what it has in
+        memory, and the next save reports a :exc:`~jsonpersist.CorruptStateError` naming the
+        file instead of overwriting it, until the file is fixed.
+        """
+        self._refresh_entry("user_data", user_id, user_data)
 
     async def refresh_chat_data(self, chat_id: int, chat_data: CD) -> None:  # type: ignore[override]
-        """Does nothing: the files are only changed by this persistence."""
+        """With ``watch``, updates ``chat_data`` in place, see :meth:`refresh_user_data`.
+
+        Args:
+            chat_id (:obj:`int`): The chat.
+            chat_data (:obj:`dict`): The application's data of that chat, updated in place.
+        """
+        self._refresh_entry("chat_data", chat_id, chat_data)
 
     async def refresh_bot_data(self, bot_data: BD) -> None:  # type: ignore[override]
-        """Does nothing: the files are only changed by this persistence."""
+        """With ``watch``, updates ``bot_data`` in place, see :meth:`refresh_user_data`.
+
+        Args:
+            bot_data (:obj:`dict`): The application's bot data, updated in place.
+        """
+        slot = self._slots["bot_data"]
+        if self._pick_up_edits(slot) and slot.external:
+            members = self._apply_external(slot)
+            value = self._assemble(slot, members) if members else {}
+            _replace_contents(bot_data, value)
+
+    def _refresh_entry(self, name: str, key: int, data: Any) -> None:
+        slot = self._slots[name]
+        if self._pick_up_edits(slot) and key in slot.external:
+            value = slot.external.pop(key)
+            _replace_contents(data, {} if value is _DROP else value)
+
+    def _apply_external(self, slot: _Slot) -> dict[Any, Any]:
+        """Takes a value category's edited members; the whole value is the saved lines."""
+        slot.external.clear()
+        return self._parse(slot, _render(slot.name, slot.lines))[1]
+
+    def _pick_up_edits(self, slot: _Slot) -> bool:
+        """Loads the file if someone else changed it since it was last loaded or written.
+
+        A malformed edit is only recorded here (the handler goes on with the data in memory);
+        the next save of the category refuses to overwrite it and reports it through PTB's
+        error handlers.
+
+        Returns:
+            :obj:`bool`: Whether edits may be waiting in ``slot.external``.
+        """
+        if not (self.watch and slot.loaded and slot.broken is None):
+            return False
+        version = self._store.signature(slot.file)
+        if version != slot.seen:
+            with contextlib.suppress(CorruptStateError):
+                self._merge_file(slot, version)
+        return bool(slot.external)
+
+    def _merge_file(self, slot: _Slot, version: Signature | None) -> None:
+        """Merges someone else's version of the file into ``slot.lines``.
+
+        An entry that differs between the file and ``slot.saved`` (what this persistence last
+        loaded or wrote) was changed by them and wins; the other entries keep this
+        persistence's lines, including changes not written yet.
+        """
+        try:
+            raw, version = self._store.read_version(slot.file)
+            theirs, values = ({}, {}) if raw is None else self._parse(slot, raw)
+        except CorruptStateError as exc:
+            slot.seen, slot.held = version, exc
+            raise
+        slot.seen, slot.held, base, slot.saved = version, None, slot.saved, theirs
+        for key in base.keys() | theirs.keys():
+            if theirs.get(key) != base.get(key):
+                if key in theirs:
+                    slot.lines[key] = theirs[key]
+                    slot.external[key] = values[key]
+                else:
+                    slot.lines.pop(key, None)
+                    slot.external[key] = _DROP
+                slot.unsaved = True
 
     async def flush(self) -> None:
         """Writes whatever is not on disk yet and releases the directory.
@@ -652,6 +774,8 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             lines = self._encode_entries(slot, entries, errors)
             if lines != slot.lines:
                 slot.lines, slot.unsaved = lines, True
+            if self.watch and not self._merged_before_write(slot, entries, errors):
+                continue
             if slot.unsaved:
                 changed.append(slot)
         if changed and not self.on_flush:
@@ -690,11 +814,37 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
                 errors[(slot.name, key)] = exc  # the entry's last good line stays
         return lines
 
+    def _merged_before_write(
+        self,
+        slot: _Slot,
+        entries: dict[Any, Any],
+        errors: dict[tuple[str, Any], BaseException],
+    ) -> bool:
+        """Never clobbers a person: merges an edit made since the last load or write.
+
+        Returns:
+            :obj:`bool`: Whether the category may be written; not while a malformed edit waits
+            to be fixed (its callers get the error, the changes stay in memory).
+        """
+        version = self._store.signature(slot.file)
+        try:
+            if version != slot.seen:
+                self._merge_file(slot, version)
+        except CorruptStateError:
+            pass
+        if slot.held is None:
+            return True
+        for key in entries:
+            errors[(slot.name, key)] = slot.held
+        return False
+
     def _commit(self, slots: list[_Slot]) -> None:
         files = {slot.file: _render(slot.name, slot.lines) for slot in slots}
-        self._store.write(files)
+        versions = self._store.write(files)
         for slot in slots:
-            slot.unsaved = False
+            slot.unsaved, slot.seen = False, versions[slot.file]
+            if self.watch:
+                slot.saved = dict(slot.lines)
 
     # --------------------------------------------------------- DictPersistence properties
 

@@ -24,7 +24,10 @@ from jsonpersist._errors import (
     StateWriteError,
 )
 
-__all__ = ("DEFAULT_MAX_FILE_SIZE", "Store")
+__all__ = ("DEFAULT_MAX_FILE_SIZE", "Signature", "Store")
+
+#: What tells one version of a file from another: (inode, size, mtime in ns).
+Signature = tuple[int, int, int]
 
 OWNER_LOCK = ".jsonpersist.lock"
 ROUND_LOCK = ".jsonpersist.round.lock"
@@ -63,13 +66,14 @@ class Store:
         directory (:class:`pathlib.Path`): The resolved state directory.
     """
 
-    __slots__ = ("_owner", "_round", "directory", "max_file_size")
+    __slots__ = ("_owner", "_paths", "_round", "directory", "max_file_size")
 
     def __init__(self, directory: Path, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.directory = directory.resolve()
         self.max_file_size = max_file_size
         self._owner: FileLock | None = None
+        self._paths: dict[str, str] = {}  # str paths for signature(): it runs per update
         self._round = FileLock(
             self.directory / ROUND_LOCK, mode=0o600, thread_local=False, preserve_lock_file=True
         )
@@ -146,11 +150,30 @@ class Store:
             CorruptStateError: The file is a symlink, not a regular file, or too large.
             OSError: The file exists but cannot be read.
         """
+        return self.read_version(name)[0]
+
+    def signature(self, name: str) -> Signature | None:
+        """The :data:`Signature` of a state file now; :obj:`None` when it does not exist."""
+        path = self._paths.get(name)
+        if path is None:
+            path = self._paths[name] = str(self.path(name))
+        try:
+            return _signature(os.lstat(path))
+        except FileNotFoundError:
+            return None
+
+    def read_version(self, name: str) -> tuple[bytes | None, Signature | None]:
+        """Reads a whole state file and the :data:`Signature` of the version read.
+
+        Raises:
+            CorruptStateError: The file is a symlink, not a regular file, or too large.
+            OSError: The file exists but cannot be read.
+        """
         path = self.path(name)
         try:
             fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
         except FileNotFoundError:
-            return None
+            return None, None
         except OSError as exc:
             if exc.errno == errno.ELOOP or path.is_symlink():
                 raise CorruptStateError(
@@ -170,17 +193,20 @@ class Store:
                     f"({self.max_file_size:,}); raise the limit if the file is expected",
                     file=path,
                 )
-            return file.read(self.max_file_size + 1)
+            return file.read(self.max_file_size + 1), _signature(info)
 
     # ------------------------------------------------------------------------------ writing
 
-    def write(self, files: Mapping[str, bytes], mode: int = 0o600) -> None:
+    def write(self, files: Mapping[str, bytes], mode: int = 0o600) -> dict[str, Signature]:
         """Replaces one or more files atomically and durably, all or nothing.
 
         Each file is written to a temporary file in the same directory and fsynced. One file is
         then renamed over its target; several are first named in a redo journal, so that a
         crash during the renames is completed at the next :meth:`open`. The directory is
         fsynced last. A new file gets :paramref:`mode`; an existing file keeps its own.
+
+        Returns:
+            dict[:obj:`str`, :data:`Signature`]: The signature of each file written.
 
         Raises:
             StateWriteError: A step failed; every file keeps its previous contents and no
@@ -190,12 +216,13 @@ class Store:
         with self.round_lock():
             self._replay_journal()
             temps: dict[str, str] = {}
+            versions: dict[str, Signature] = {}
             try:
                 for name, data in files.items():
-                    temps[name] = self._write_temp(name, data, mode)
+                    temps[name], versions[name] = self._write_temp(name, data, mode)
                 if len(temps) > 1:
                     journal = orjson.dumps({"jsonpersist-journal": 1, "moves": temps})
-                    self._install(JOURNAL, self._write_temp(JOURNAL, journal, 0o600))
+                    self._install(JOURNAL, self._write_temp(JOURNAL, journal, 0o600)[0])
                     self._sync_directory()
             except BaseException:
                 for temp in temps.values():
@@ -208,9 +235,14 @@ class Store:
             if len(temps) > 1:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.directory / JOURNAL)
+        return versions
 
-    def _write_temp(self, name: str, data: bytes, mode: int) -> str:
-        """Writes ``data`` to a new fsynced temporary file beside ``name``; returns its name."""
+    def _write_temp(self, name: str, data: bytes, mode: int) -> tuple[str, Signature]:
+        """Writes ``data`` to a new fsynced temporary file beside ``name``.
+
+        Returns:
+            The temporary file's name and the signature it keeps once renamed.
+        """
         target = self.path(name)
         try:
             current = os.lstat(target)
@@ -234,6 +266,7 @@ class Store:
                 view = view[os.write(fd, view) :]
             os.fchmod(fd, mode)
             _full_fsync(fd)
+            version = _signature(os.fstat(fd))  # a rename keeps inode, size and mtime
         except OSError as exc:
             if temp:
                 with contextlib.suppress(OSError):
@@ -242,7 +275,7 @@ class Store:
         finally:
             if fd >= 0:
                 os.close(fd)
-        return os.path.basename(temp)
+        return os.path.basename(temp), version
 
     def _install(self, name: str, temp: str) -> None:
         try:
@@ -292,6 +325,10 @@ class Store:
             if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
+
+
+def _signature(info: os.stat_result) -> Signature:
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def _record_pid(path: Path) -> None:
