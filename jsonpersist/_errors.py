@@ -88,22 +88,34 @@ class StateLockedError(JsonPersistError, TimeoutError):
 
 
 class StateWriteError(JsonPersistError, OSError):
-    """Saving a state file failed. The previous version of the file is left intact.
+    """Saving a state file failed.
+
+    Usually the previous version of the file is left intact. When only the final fsync of the
+    directory failed, the new version is already in place but may not survive a power loss;
+    :attr:`replaced` says which case it is.
 
     Args:
-        file (:class:`pathlib.Path`): The state file that could not be written.
+        file (:class:`pathlib.Path`): The state file (or directory) that could not be written.
         cause (:class:`OSError`): The underlying operating-system error.
+        replaced (:obj:`bool`, optional): Whether the new version is already in place.
 
     Attributes:
-        file (:class:`pathlib.Path`): The state file that could not be written.
+        file (:class:`pathlib.Path`): The state file (or directory) that could not be written.
+        replaced (:obj:`bool`): Whether the new version is already in place (not durable).
     """
 
-    __slots__ = ("file",)
+    __slots__ = ("file", "replaced")
 
-    def __init__(self, file: Path, cause: OSError) -> None:
+    def __init__(self, file: Path, cause: OSError, replaced: bool = False) -> None:
+        outcome = (
+            "the new version is in place but may not survive a power loss"
+            if replaced
+            else "the previous version is intact"
+        )
         super().__init__(
             cause.errno,
-            f"could not save {file}: {cause.strerror or cause}; the previous "
-            "version is intact and the next save will try again",
+            f"could not save {file}: {cause.strerror or cause}; {outcome}, and the next save "
+            "will try again",
         )
         self.file = file
+        self.replaced = replaced

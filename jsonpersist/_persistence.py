@@ -195,6 +195,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
 
     __slots__ = (
         "_conversation_states",
+        "_load_lock",
         "_next_round",
         "_round_lock",
         "_round_task",
@@ -272,6 +273,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         self._next_round: _Round | None = None
         self._round_task: asyncio.Task[None] | None = None
         self._round_lock = asyncio.Lock()
+        self._load_lock = asyncio.Lock()
 
     @property
     def directory(self) -> Path:
@@ -337,13 +339,14 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         return self._store.path(f"{name}.json")
 
     def _key_of(self, slot: _Slot, text: str) -> Any:
-        if slot.name in ("user_data", "chat_data"):
-            try:
-                return int(text)
-            except ValueError:
+        if slot.name in _BY_ID:
+            if not (text.lstrip("-").isdigit() and text.isascii() and str(int(text)) == text):
                 raise CorruptStateError(
-                    "ids must be integers", file=self._file(slot.name), where=f"[{text!r}]"
-                ) from None
+                    "ids must be integers written plainly (like 123 or -100123)",
+                    file=self._file(slot.name),
+                    where=f"[{text!r}]",
+                )
+            return int(text)
         return text
 
     # ---------------------------------------------------------------------------- loading
@@ -412,7 +415,9 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         if slot.keyed:
             if type(data) is not dict:
                 raise CorruptStateError('"data" must be an object', file=self._file(slot.name))
-            return {self._key_of(slot, key): member for key, member in data.items()}
+            return {
+                self._key_of(slot, key): member for key, member in data.items()
+            }  # unique: canonical
         if type(data) is dict and not any(key[:1] == "$" for key in data):
             return dict(data)
         return {_WHOLE: data}
@@ -421,8 +426,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         """Loads (or, when loaded, re-reads from the saved lines) a category's values."""
         if slot.broken is not None:
             raise slot.broken
-        if not self.read_only:
-            self._store.open()
+        await self._open()
         version = slot.seen
         if slot.loaded:
             raw: bytes | None = _render(slot.name, slot.lines)
@@ -441,6 +445,11 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             if self.watch:
                 slot.saved = dict(lines)
         return values
+
+    async def _open(self) -> None:
+        if not self.read_only and not self._store.is_open:
+            # Replaying a journal and writing .gitignore fsync: keep that off the loop.
+            await asyncio.to_thread(self._store.open)
 
     def _assemble(self, slot: _Slot, values: dict[Any, Any]) -> Any:
         """Puts a value category laid out one member per line back together."""
@@ -597,11 +606,19 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         if self._conversation_states is None:
             self._conversation_states = await self._load(self._slots["conversations"])
         states = self._conversation_states.setdefault(name, {})
+        previous = states.get(key)
         if new_state is None:
             states.pop(key, None)
         else:
             states[key] = new_state
-        await self._save("conversations", name, dict(states))
+        try:
+            await self._save("conversations", name, dict(states))
+        except UnsupportedTypeError:
+            if previous is None:  # keep what was last saved, so later updates still work
+                states.pop(key, None)
+            else:
+                states[key] = previous
+            raise
 
     async def drop_chat_data(self, chat_id: int) -> None:
         """Removes a chat's data, see :meth:`update_user_data`.
@@ -720,11 +737,13 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         """
         if self._next_round is not None:
             await asyncio.shield(self._next_round.done)
-        async with self._round_lock:
-            unsaved = [slot for slot in self._slots.values() if slot.unsaved]
-            if unsaved:
-                await asyncio.to_thread(self._commit, unsaved)
-        self._store.close()
+        try:
+            async with self._round_lock:
+                unsaved = [slot for slot in self._slots.values() if slot.unsaved]
+                if unsaved:
+                    await asyncio.to_thread(self._commit, unsaved)
+        finally:
+            self._store.close()
 
     # ------------------------------------------------------------------------------ rounds
 
@@ -734,8 +753,11 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         if self.read_only:
             raise JsonPersistError(f"this persistence of {self.directory} is read-only")
         slot = self._slots[name]
-        if not slot.loaded:
-            await self._load(slot)  # never write a file whose other entries we have not read
+        await self._open()  # after flush() released the directory, take it again (or fail)
+        if not slot.loaded:  # never write a file whose other entries we have not read
+            async with self._load_lock:  # one read of the file for a whole gather
+                if not slot.loaded and slot.broken is None:
+                    await self._load(slot)
         if slot.broken is not None:
             raise slot.broken
         slot.pending[key] = value
@@ -750,7 +772,11 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
 
     async def _run_round(self, round_: _Round) -> None:
         # Every coroutine of the gather that started this round stages its change before
-        # this task runs; one more turn of the loop lets stragglers in too.
+        # this task runs; one more turn of the loop lets stragglers in too, and so does
+        # waiting for callers that queued behind a first load of their category.
+        await asyncio.sleep(0)
+        async with self._load_lock:
+            pass
         await asyncio.sleep(0)
         batch = {}
         for slot in self._slots.values():
@@ -760,6 +786,8 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         try:
             async with self._round_lock:
                 round_.errors = await asyncio.to_thread(self._save_batch, batch)
+        except Exception as exc:
+            round_.errors = {(name, _WHOLE): exc for name in batch}
         finally:
             round_.done.set_result(None)
 

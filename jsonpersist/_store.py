@@ -171,7 +171,8 @@ class Store:
         """
         path = self.path(name)
         try:
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+            # O_NONBLOCK: a FIFO planted in place of a state file must not hang the load
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             return None, None
         except OSError as exc:
@@ -230,8 +231,9 @@ class Store:
                         os.unlink(self.directory / temp)
                 raise
             for name, temp in temps.items():
-                self._install(name, temp)
-            self._sync_directory()
+                # With a journal, a failed rename leaves the temps for the replay to finish.
+                self._install(name, temp, keep_temp=len(temps) > 1)
+            self._sync_directory(replaced=True)
             if len(temps) > 1:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.directory / JOURNAL)
@@ -277,23 +279,24 @@ class Store:
                 os.close(fd)
         return os.path.basename(temp), version
 
-    def _install(self, name: str, temp: str) -> None:
+    def _install(self, name: str, temp: str, keep_temp: bool = False) -> None:
         try:
             os.replace(self.directory / temp, self.path(name))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(self.directory / temp)
+            if not keep_temp:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.directory / temp)
             raise StateWriteError(self.path(name), exc) from exc
 
-    def _sync_directory(self) -> None:
+    def _sync_directory(self, replaced: bool = False) -> None:
         try:
             fd = os.open(self.directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         except OSError as exc:
-            raise StateWriteError(self.directory, exc) from exc
+            raise StateWriteError(self.directory, exc, replaced) from exc
         try:
             os.fsync(fd)
         except OSError as exc:  # never retried: after a failed fsync the page cache lies
-            raise StateWriteError(self.directory, exc) from exc
+            raise StateWriteError(self.directory, exc, replaced) from exc
         finally:
             os.close(fd)
 
@@ -306,6 +309,8 @@ class Store:
             raw = path.read_bytes()
         except FileNotFoundError:
             return
+        except OSError as exc:
+            raise StateWriteError(path, exc) from exc
         try:
             moves = orjson.loads(raw)["moves"]
             pairs = [(str(name), str(temp)) for name, temp in moves.items()]
@@ -316,9 +321,12 @@ class Store:
             if os.sep in temp or os.sep in name or not temp.endswith(TEMP_SUFFIX):
                 raise CorruptStateError("the redo journal names a file elsewhere", file=path)
             if (self.directory / temp).exists():
-                self._install(name, temp)
-        self._sync_directory()
-        path.unlink()
+                self._install(name, temp, keep_temp=True)
+        self._sync_directory(replaced=True)
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise StateWriteError(path, exc, replaced=True) from exc
 
     def _sweep_temp_files(self) -> None:
         for entry in os.scandir(self.directory):

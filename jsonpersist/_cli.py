@@ -1,0 +1,1004 @@
+"""The ``jsonpersist`` command line: check, show, convert and snapshot state directories.
+
+Every command reads through the same :class:`~jsonpersist.JsonPersistence` a bot uses (with an
+offline stand-in for the bot, so ``"bot": "current"`` references resolve and nothing goes online)
+and writes through it or through the store's atomic writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import json
+import os
+import pickle
+import pprint
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from telegram import Bot, TelegramObject
+from telegram._utils.defaultvalue import DEFAULT_NONE
+from telegram._utils.types import ODVInput
+from telegram.ext import ContextTypes, ExtBot, PicklePersistence
+from telegram.request import BaseRequest, RequestData
+
+from jsonpersist import __version__
+from jsonpersist._codec import Codec, TypeRegistry
+from jsonpersist._errors import (
+    CorruptStateError,
+    JsonPersistError,
+    StateLockedError,
+    UnsupportedTypeError,
+)
+from jsonpersist._persistence import JsonPersistence
+from jsonpersist._store import GITIGNORE, JOURNAL, OWNER_LOCK, ROUND_LOCK, Store
+
+__all__ = ("EXIT_IO", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main")
+
+#: The command did what was asked; ``check`` found nothing wrong.
+EXIT_OK = 0
+#: The state has problems: a file does not decode, values cannot be stored, a key is missing.
+EXIT_PROBLEMS = 1
+#: The command line is wrong: an unknown option, a path that does not exist, a target that
+#: already holds data and no ``--force``.
+EXIT_USAGE = 2
+#: A running bot owns the directory, or reading or writing a file failed.
+EXIT_IO = 3
+
+CATEGORIES = ("user_data", "chat_data", "bot_data", "callback_data", "conversations")
+_BOOKKEEPING = frozenset({GITIGNORE, OWNER_LOCK, ROUND_LOCK})
+_PROGRESS_EVERY = 1000
+_MAX_LISTED = 100
+_WIDTH = 100
+T = TypeVar("T")
+
+
+class _Failure(Exception):
+    """Ends a command with an exit code and a message that says what to do."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _NoNetwork(BaseRequest):
+    """Refuses every Bot API call: the command line's bot only stands in for the user's bot."""
+
+    __slots__ = ()
+
+    @property
+    def read_timeout(self) -> float | None:
+        return None
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+    async def do_request(  # noqa: PLR0917 - BaseRequest's signature
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = DEFAULT_NONE,
+        write_timeout: ODVInput[float] = DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        raise RuntimeError("the jsonpersist command line never contacts Telegram")
+
+
+def _offline_bot() -> ExtBot[None]:
+    request = _NoNetwork()
+    return ExtBot("0:offline", request=request, get_updates_request=request)
+
+
+@dataclass(slots=True)
+class _Options:
+    """What every command that decodes state needs to know about the user's application."""
+
+    types: TypeRegistry | None = None
+    context_types: ContextTypes[Any, Any, Any, Any] | None = None
+    bot: ExtBot[None] = field(default_factory=_offline_bot)
+
+    def persistence(self, directory: Path, **kwargs: Any) -> JsonPersistence[Any, Any, Any]:
+        persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(
+            directory, types=self.types, context_types=self.context_types, **kwargs
+        )
+        persistence.set_bot(self.bot)
+        return persistence
+
+
+@dataclass(slots=True)
+class _State:
+    """The five categories, decoded."""
+
+    user_data: dict[int, Any] = field(default_factory=dict)
+    chat_data: dict[int, Any] = field(default_factory=dict)
+    bot_data: Any = field(default_factory=dict)
+    callback_data: Any = None
+    conversations: dict[str, dict[Any, Any]] = field(default_factory=dict)
+
+    def summary(self, name: str) -> str:
+        if name == "user_data":
+            return _count(len(self.user_data), "user")
+        if name == "chat_data":
+            return _count(len(self.chat_data), "chat")
+        if name == "bot_data":
+            if not isinstance(self.bot_data, dict):
+                return f"a {type(self.bot_data).__name__}"
+            return _count(len(self.bot_data), "key")
+        if name == "callback_data":
+            keyboards, queries = self.callback_data or ([], {})
+            return f"{_count(len(keyboards), 'keyboard')}, {_count(len(queries), 'query')}"
+        total = sum(len(states) for states in self.conversations.values())
+        return f"{_count(len(self.conversations), 'handler')}, {_count(total, 'conversation')}"
+
+    def describe(self) -> str:
+        """All categories in one line, for the messages of import and export."""
+        return "; ".join(f"{name}: {self.summary(name)}" for name in CATEGORIES)
+
+
+def _count(number: int, noun: str) -> str:
+    plural = "queries" if noun == "query" else f"{noun}s"
+    return f"{number:,} {noun if number == 1 else plural}"
+
+
+def _warn(message: str) -> None:
+    print(f"jsonpersist: {message}", file=sys.stderr, flush=True)
+
+
+class _Progress:
+    """Tells the user on stderr how a long run is going, every 1,000 entries."""
+
+    __slots__ = ("done", "total", "verb")
+
+    def __init__(self, verb: str, total: int) -> None:
+        self.verb, self.total, self.done = verb, total, 0
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.done % _PROGRESS_EVERY == 0:
+            _warn(f"{self.verb} {self.done:,} of {self.total:,} entries")
+
+
+# ------------------------------------------------------------------------- paths and options
+
+
+def _existing_directory(path: Path) -> Path:
+    # Checked first because opening a Store creates a missing directory.
+    if not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise _Failure(EXIT_USAGE, f"{path} {what}; pass the bot's state directory")
+    return path
+
+
+def _holds_data(directory: Path) -> bool:
+    """Whether a directory has anything but jsonpersist's own lock and .gitignore files."""
+    if not directory.exists():
+        return False
+    if not directory.is_dir():
+        raise _Failure(EXIT_USAGE, f"{directory} exists and is not a directory")
+    return any(entry.name not in _BOOKKEEPING for entry in os.scandir(directory))
+
+
+def _import_from(spec: str, kind: type[T], option: str) -> T:
+    """Imports ``module:attribute`` the way ``python -m`` would, from the current directory."""
+    module_name, _, attribute = spec.partition(":")
+    if not (module_name and attribute):
+        raise _Failure(EXIT_USAGE, f"{option} expects MODULE:NAME, e.g. mybot.state:TYPES")
+    _add_current_directory()
+    try:
+        value = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise _Failure(
+            EXIT_USAGE,
+            f"{option} {spec}: {exc}; run from the bot's directory or set PYTHONPATH",
+        ) from exc
+    if not isinstance(value, kind):
+        raise _Failure(
+            EXIT_USAGE, f"{option} {spec} is a {type(value).__name__}, not a {kind.__name__}"
+        )
+    return value
+
+
+def _add_current_directory() -> None:
+    # The console script's sys.path starts with its own bin directory, not the current one.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
+def _options(args: argparse.Namespace) -> _Options:
+    options = _Options()
+    if args.types:
+        options.types = _import_from(args.types, TypeRegistry, "--types")
+    if args.context_types:
+        options.context_types = _import_from(args.context_types, ContextTypes, "--context-types")
+    return options
+
+
+# ------------------------------------------------------------------------------- reading
+
+
+async def _read_category(
+    persistence: JsonPersistence[Any, Any, Any], state: _State, name: str
+) -> None:
+    if name == "user_data":
+        state.user_data = await persistence.get_user_data()
+    elif name == "chat_data":
+        state.chat_data = await persistence.get_chat_data()
+    elif name == "bot_data":
+        state.bot_data = await persistence.get_bot_data()
+    elif name == "callback_data":
+        state.callback_data = await persistence.get_callback_data()
+    else:
+        await persistence.get_conversations("")  # decodes the whole file, every handler
+        state.conversations = {
+            handler: dict(states) for handler, states in (persistence.conversations or {}).items()
+        }
+
+
+def _read_json_state(
+    directory: Path, options: _Options, names: Sequence[str] = CATEGORIES
+) -> tuple[_State, dict[str, CorruptStateError]]:
+    """Decodes the categories of a state directory without taking it from a running bot.
+
+    Returns:
+        The decoded state and the error of each category that does not decode.
+    """
+    persistence = options.persistence(directory, read_only=True)
+    state, problems = _State(), {}
+
+    async def read_all() -> None:
+        for name in names:
+            try:
+                await _read_category(persistence, state, name)
+            except CorruptStateError as exc:
+                problems[name] = exc
+
+    asyncio.run(read_all())
+    return state, problems
+
+
+def _shape_problems(directory: Path, state: _State) -> list[str]:
+    """What decodes but cannot be what PTB stored: ConversationHandler keys are tuples."""
+    problems = []
+    for name, states in state.conversations.items():
+        for key in states:
+            if type(key) is not tuple or not all(type(part) in (int, str) for part in key):
+                problems.append(
+                    f"{directory / 'conversations.json'} conversations[{name!r}][{key!r}]: "
+                    "a conversation key must be a tuple of ints and strings; "
+                    "ConversationHandler never looks this one up"
+                )
+    return problems
+
+
+# --------------------------------------------------------------------------------- check
+
+
+def _check(args: argparse.Namespace) -> int:
+    options = _options(args)
+    failed = 0
+    for directory in args.directories:
+        _existing_directory(directory)
+        present = [name for name in CATEGORIES if _file(directory, name).exists()]
+        if not present:
+            print(f"{directory}: no state files yet")
+            continue
+        state, errors = _read_json_state(directory, options, present)
+        problems = [str(error) for error in errors.values()] + _shape_problems(directory, state)
+        if problems:
+            failed += len(problems)
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            continue
+        details = "; ".join(f"{name}: {state.summary(name)}" for name in present)
+        print(f"{directory}: OK ({details})")
+    if failed:
+        _warn(
+            f"{_count(failed, 'problem')} found; the files were left as they are. Fix the "
+            "position named above, or restore the file from git or a snapshot"
+        )
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
+def _file(directory: Path, name: str) -> Path:
+    return directory / f"{name}.json"
+
+
+# ---------------------------------------------------------------------------------- show
+
+
+class _Shown:
+    """Stands in for a value in pretty-printed output with a text of its own."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Shown) and other.text == self.text
+
+
+def _displayable(value: Any, bot: Bot) -> Any:
+    """Replaces bots and Telegram objects by one-line texts, keeping every container's type."""
+    if isinstance(value, Bot):
+        return _Shown("<the bot>" if value is bot else "<another bot>")
+    if isinstance(value, TelegramObject):
+        fields = json.dumps(_without_false(json.loads(value.to_json())), ensure_ascii=False)
+        attached = getattr(value, "_bot", None)
+        suffix = "" if attached is None else ", bot=current" if attached is bot else ", bot=?"
+        return _Shown(f"{type(value).__name__}({fields}{suffix})")
+    kind = type(value)
+    if isinstance(value, dict):
+        return {_displayable(key, bot): _displayable(item, bot) for key, item in value.items()}
+    if kind in (list, tuple, set, frozenset):
+        return kind(_displayable(item, bot) for item in value)
+    return value
+
+
+def _without_false(tree: Any) -> Any:
+    """Leaves out the many ``false`` flags of Telegram objects (``is_bot``, ...) for brevity."""
+    if isinstance(tree, dict):
+        return {
+            key: _without_false(item) for key, item in sorted(tree.items()) if item is not False
+        }
+    if isinstance(tree, list):
+        return [_without_false(item) for item in tree]
+    return tree
+
+
+def _entry(label: str, value: Any, bot: Bot) -> str:
+    text = pprint.pformat(_displayable(value, bot), width=_WIDTH - 4, sort_dicts=False)
+    if "\n" not in text and len(label) + len(text) <= _WIDTH:
+        return f"{label} {text}"
+    return f"{label}\n{textwrap.indent(text, '    ')}"
+
+
+def _category_lines(state: _State, name: str, bot: Bot) -> Iterator[str]:
+    if name == "user_data":
+        for key, value in state.user_data.items():
+            yield _entry(f"{key}:", value, bot)
+    elif name == "chat_data":
+        for key, value in state.chat_data.items():
+            yield _entry(f"{key}:", value, bot)
+    elif name == "bot_data":
+        if state.bot_data:
+            yield _entry("", state.bot_data, bot).lstrip()
+    elif name == "callback_data":
+        keyboards, queries = state.callback_data or ([], {})
+        for keyboard, created, buttons in keyboards:
+            when = datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="seconds")
+            yield _entry(f"keyboard {keyboard!r} (created {when}):", buttons, bot)
+        if queries:
+            yield _entry("queries:", queries, bot)
+    else:
+        for handler, states in state.conversations.items():
+            yield _entry(f"{handler!r}:", states, bot)
+
+
+def _one_entry(state: _State, name: str, key: str) -> Any:
+    """The value ``show --key`` asks for."""
+    if name in ("user_data", "chat_data"):
+        try:
+            number = int(key)
+        except ValueError:
+            raise _Failure(EXIT_USAGE, f"--key for {name} is a numeric id, not {key!r}") from None
+        entries: dict[Any, Any] = getattr(state, name)
+        found, value = number in entries, entries.get(number)
+    elif name == "bot_data":
+        data = state.bot_data if isinstance(state.bot_data, dict) else {}
+        found, value = key in data, data.get(key)
+    elif name == "callback_data":
+        keyboards = {kid: buttons for kid, _, buttons in (state.callback_data or ([], {}))[0]}
+        found, value = key in keyboards, keyboards.get(key)
+    else:
+        found, value = key in state.conversations, state.conversations.get(key)
+    if not found:
+        raise _Failure(EXIT_PROBLEMS, f"{name} has no entry {key!r}")
+    return value
+
+
+def _show(args: argparse.Namespace) -> int:
+    options = _options(args)
+    directory = _existing_directory(args.directory)
+    if args.key is not None and args.category is None:
+        raise _Failure(EXIT_USAGE, "--key needs a CATEGORY, e.g. show state/ user_data --key 42")
+    names = [args.category] if args.category else list(CATEGORIES)
+    state, errors = _read_json_state(directory, options, names)
+    if args.key is not None:
+        if errors:
+            raise next(iter(errors.values()))
+        value = _displayable(_one_entry(state, names[0], args.key), options.bot)
+        print(pprint.pformat(value, width=_WIDTH, sort_dicts=False))
+        return EXIT_OK
+    for name in names:
+        if name in errors or not _file(directory, name).exists():
+            print(f"== {name} ({'does not decode, see below' if name in errors else 'no file'})")
+            continue
+        print(f"== {name}: {state.summary(name)}")
+        for line in _category_lines(state, name, options.bot):
+            print(line)
+    for error in errors.values():
+        print(error, file=sys.stderr)
+    return EXIT_PROBLEMS if errors else EXIT_OK
+
+
+# ------------------------------------------------------------------------- import-pickle
+
+
+def _pickle_files(path: Path) -> tuple[bool, list[Path]]:
+    """Tells PicklePersistence's single-file form from the multi-file one.
+
+    Returns:
+        Whether it is the single file, and the files that exist.
+    """
+    parts = [Path(f"{path}_{name}") for name in CATEGORIES]
+    multi = [part for part in parts if part.is_file()]
+    if path.is_file():
+        if multi:
+            raise _Failure(
+                EXIT_USAGE,
+                f"both {path} (single-file form) and {multi[0]} (multi-file form) exist; "
+                "move the one you do not mean out of the way",
+            )
+        return True, [path]
+    if not multi:
+        raise _Failure(
+            EXIT_USAGE,
+            f"found neither {path} nor {path}_user_data, _chat_data, _bot_data, "
+            "_callback_data or _conversations; pass the filepath given to PicklePersistence",
+        )
+    return False, multi
+
+
+def _unpickling_failure(path: Path, exc: TypeError) -> _Failure:
+    cause = exc.__cause__
+    hint = ""
+    if isinstance(cause, ModuleNotFoundError):
+        hint = (
+            f"; the pickle refers to the module {cause.name!r}: run this command from the "
+            "bot's directory or put that module on PYTHONPATH"
+        )
+    elif isinstance(cause, AttributeError) and "__main__" in str(cause):
+        hint = (
+            "; the pickle refers to a class defined in the bot's main script, which only "
+            "exists while that script runs: move the class into a module, import it from "
+            "there in the script, and load and save the pickle once with the bot"
+        )
+    elif isinstance(cause, KeyError):
+        hint = f"; it has no {cause} entry, so it is not a PicklePersistence file"
+    detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+    return _Failure(EXIT_PROBLEMS, f"cannot load {path}: {exc}{detail}{hint}")
+
+
+def _read_pickle(path: Path, options: _Options) -> _State:
+    """Loads a PicklePersistence state with PTB's own loader; its bot becomes ours."""
+    single, files = _pickle_files(path)
+    for part in files:
+        # PicklePersistence reads any OSError as "no file" and would import an empty state.
+        with part.open("rb"):
+            pass
+    persistence: PicklePersistence[Any, Any, Any] = PicklePersistence(
+        path, single_file=single, on_flush=True, context_types=options.context_types
+    )
+    persistence.set_bot(options.bot)
+
+    async def load() -> None:
+        # The attributes, not the deep copies the getters return; in the single-file form the
+        # first getter loads every category.
+        await persistence.get_conversations("")
+        if not single:
+            await persistence.get_user_data()
+            await persistence.get_chat_data()
+            await persistence.get_bot_data()
+            await persistence.get_callback_data()
+
+    try:
+        asyncio.run(load())
+    except TypeError as exc:
+        raise _unpickling_failure(path, exc) from exc
+    conversations = {
+        name: {key: value for key, value in states.items() if value is not None}
+        for name, states in (persistence.conversations or {}).items()
+    }  # PicklePersistence keeps an ended conversation as None; jsonpersist removes it
+    return _State(
+        user_data=persistence.user_data or {},
+        chat_data=persistence.chat_data or {},
+        bot_data=persistence.bot_data or {},
+        callback_data=persistence.callback_data or None,
+        conversations={name: states for name, states in conversations.items() if states},
+    )
+
+
+_SKIP = object()
+
+
+class _Cleaner:
+    """Finds every value the codec cannot store, with its key path, and leaves it out."""
+
+    __slots__ = ("codec", "problems")
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        self.problems: list[str] = []
+
+    def clean(self, value: Any, where: str) -> Any:
+        """Returns the value without what cannot be stored, or ``_SKIP`` for none of it."""
+        try:
+            self.codec.encode(value, where)
+        except UnsupportedTypeError as exc:
+            found = len(self.problems)
+            kind = type(value)
+            cleaned: Any = _SKIP
+            if kind is dict:
+                cleaned = self._clean_dict(value, where)
+            elif kind in (list, tuple, set, frozenset):
+                items = [self.clean(item, f"{where}[{i!r}]") for i, item in enumerate(value)]
+                cleaned = kind(item for item in items if item is not _SKIP)
+            if len(self.problems) == found:  # the value as a whole, e.g. nested too deeply
+                self.problems.append(str(exc))
+                return _SKIP
+            return cleaned
+        return value
+
+    def key_ok(self, key: Any, path: str) -> bool:
+        """Whether a dict key can be stored; a key is left out whole, never shortened."""
+        try:
+            self.codec.encode(key, f"{path} (the key)")
+        except UnsupportedTypeError as exc:
+            self.problems.append(str(exc))
+            return False
+        return True
+
+    def _clean_dict(self, value: dict[Any, Any], where: str) -> dict[Any, Any]:
+        out = {}
+        for key, item in value.items():
+            path = f"{where}[{key!r}]"
+            if self.key_ok(key, path):
+                cleaned = self.clean(item, path)
+                if cleaned is not _SKIP:
+                    out[key] = cleaned
+        return out
+
+
+def _storable(value: Any, cls: type) -> Any:
+    """A ``context_types`` dict subclass is stored as the plain dict the persistence writes."""
+    if type(value) is cls and cls is not dict and isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+def _clean_state(state: _State, options: _Options) -> tuple[_State, list[str]]:
+    """Checks every entry against the codec; returns what can be stored and the problems."""
+    cleaner = _Cleaner(Codec(bot=options.bot, types=options.types))
+    context = options.context_types or ContextTypes()
+    keyboards, queries = state.callback_data or ([], {})
+    conversations = sum(len(states) for states in state.conversations.values())
+    total = len(state.user_data) + len(state.chat_data) + 1 + len(keyboards) + conversations
+    progress = _Progress("checked", total)
+    out = _State()
+    for name in ("user_data", "chat_data"):
+        cls = getattr(context, name)
+        entries: dict[int, Any] = getattr(out, name)
+        for key, value in getattr(state, name).items():
+            cleaned = cleaner.clean(_storable(value, cls), f"{name}[{key!r}]")
+            if cleaned is not _SKIP:
+                entries[key] = cleaned
+            progress.tick()
+    out.bot_data = cleaner.clean(_storable(state.bot_data, context.bot_data), "bot_data")
+    if out.bot_data is _SKIP:
+        out.bot_data = {}
+    progress.tick()
+    if state.callback_data is not None:
+        kept = []
+        for keyboard, created, buttons in keyboards:
+            cleaned = cleaner.clean(buttons, f"callback_data[{keyboard!r}]")
+            kept.append((keyboard, created, {} if cleaned is _SKIP else cleaned))
+            progress.tick()
+        cleaned_queries = cleaner.clean(queries, "callback_data['queries']")
+        out.callback_data = (kept, {} if cleaned_queries is _SKIP else cleaned_queries)
+    for name, states in state.conversations.items():
+        for key, value in states.items():
+            path = f"conversations[{name!r}][{key!r}]"
+            if cleaner.key_ok(key, path):
+                cleaned = cleaner.clean(value, path)
+                if cleaned is not _SKIP:
+                    out.conversations.setdefault(name, {})[key] = cleaned
+            progress.tick()
+    return out, cleaner.problems
+
+
+async def _write_json_state(
+    persistence: JsonPersistence[Any, Any, Any], state: _State
+) -> list[BaseException]:
+    """Makes the directory hold exactly ``state``, in one atomic save at the end.
+
+    Returns:
+        The errors of the updates; when there are any, nothing was written.
+    """
+    old_users = await persistence.get_user_data()
+    old_chats = await persistence.get_chat_data()
+    await persistence.get_bot_data()
+    old_callback = await persistence.get_callback_data()
+    await persistence.get_conversations("")
+    old_conversations = persistence.conversations or {}
+
+    updates: list[Coroutine[Any, Any, None]] = []
+    for user, data in state.user_data.items():
+        updates.append(persistence.update_user_data(user, data))
+    updates.extend(persistence.drop_user_data(u) for u in old_users if u not in state.user_data)
+    for chat, data in state.chat_data.items():
+        updates.append(persistence.update_chat_data(chat, data))
+    updates.extend(persistence.drop_chat_data(c) for c in old_chats if c not in state.chat_data)
+    updates.append(persistence.update_bot_data(state.bot_data))
+    if state.callback_data is not None:
+        updates.append(persistence.update_callback_data(state.callback_data))
+    elif old_callback is not None:
+        updates.append(persistence.update_callback_data(([], {})))
+    for name, states in old_conversations.items():
+        for key in states.keys() - state.conversations.get(name, {}).keys():
+            updates.append(persistence.update_conversation(name, key, None))
+    for name, states in state.conversations.items():
+        for key, value in states.items():
+            updates.append(persistence.update_conversation(name, key, value))
+    # One gather is one round, as when PTB saves: with on_flush every update is only encoded
+    # here, and flush() writes all files together.
+    results = await asyncio.gather(*updates, return_exceptions=True)
+    errors = [result for result in results if isinstance(result, BaseException)]
+    if errors:
+        persistence._store.close()  # without flushing: nothing staged reaches the disk
+    else:
+        await persistence.flush()
+    return errors
+
+
+def _list_problems(problems: list[str]) -> None:
+    for problem in problems[:_MAX_LISTED]:
+        print(f"  {problem}", file=sys.stderr)
+    if len(problems) > _MAX_LISTED:
+        print(f"  ... and {len(problems) - _MAX_LISTED:,} more", file=sys.stderr)
+
+
+def _import_pickle(args: argparse.Namespace) -> int:
+    options = _options(args)
+    target: Path = args.directory
+    if _holds_data(target) and not args.force:
+        raise _Failure(
+            EXIT_USAGE,
+            f"{target} already holds files; pass --force to replace its state with the "
+            "pickle's, or choose an empty directory",
+        )
+    _add_current_directory()  # the pickle may name the bot's modules
+    if args.pickle.is_file() and args.pickle.stat().st_size >= 2**20:
+        _warn(f"reading {args.pickle} ({args.pickle.stat().st_size / 2**20:,.1f} MiB)")
+    state = _read_pickle(args.pickle, options)
+    cleaned, problems = _clean_state(state, options)
+    if problems and not args.skip_unsupported:
+        _warn(f"{_count(len(problems), 'value')} cannot be stored as JSON:")
+        _list_problems(problems)
+        raise _Failure(
+            EXIT_PROBLEMS,
+            f"nothing was written to {target}. Register these types (--types MODULE:NAME, see "
+            "the supported types page), or pass --skip-unsupported to leave them out",
+        )
+    if problems:
+        _warn(f"left out {_count(len(problems), 'value')} that cannot be stored as JSON:")
+        _list_problems(problems)
+    total = len(cleaned.user_data) + len(cleaned.chat_data)
+    if total >= _PROGRESS_EVERY:
+        _warn(f"writing {total:,} users and chats to {target}")
+    persistence = options.persistence(target, on_flush=True)
+    errors = asyncio.run(_write_json_state(persistence, cleaned))
+    if errors:
+        _list_problems([str(error) for error in errors])
+        raise _Failure(EXIT_PROBLEMS, f"nothing was written to {target}")
+    print(f"imported {args.pickle} into {target} ({cleaned.describe()})")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------- export-pickle
+
+
+async def _write_pickle(path: Path, state: _State, options: _Options) -> None:
+    persistence: PicklePersistence[Any, Any, Any] = PicklePersistence(
+        path, single_file=True, on_flush=True, context_types=options.context_types
+    )
+    persistence.set_bot(options.bot)  # so references to it pickle as PTB's bot placeholder
+    await persistence.get_user_data()  # as Application.initialize does: sets up every category
+    for user, data in state.user_data.items():
+        await persistence.update_user_data(user, data)
+    for chat, data in state.chat_data.items():
+        await persistence.update_chat_data(chat, data)
+    await persistence.update_bot_data(state.bot_data)
+    if state.callback_data is not None:
+        await persistence.update_callback_data(state.callback_data)
+    for name, states in state.conversations.items():
+        for key, value in states.items():
+            await persistence.update_conversation(name, key, value)
+    await persistence.flush()
+    if not path.exists():  # PicklePersistence.flush() writes nothing for an empty state
+        empty: dict[str, Any] = {name: {} for name in CATEGORIES if name != "callback_data"}
+        path.write_bytes(pickle.dumps({**empty, "callback_data": None}))
+
+
+def _export_pickle(args: argparse.Namespace) -> int:
+    options = _options(args)
+    directory = _existing_directory(args.directory)
+    target: Path = args.pickle
+    if target.exists() and not args.force:
+        raise _Failure(EXIT_USAGE, f"{target} exists; pass --force to replace it")
+    # Under the round lock the categories are read as of one save of a running bot.
+    with Store(directory).round_lock():
+        state, problems = _read_json_state(directory, options)
+    if problems:
+        for problem in problems.values():
+            print(problem, file=sys.stderr)
+        raise _Failure(EXIT_PROBLEMS, f"nothing was exported; fix {directory} first")
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        written = scratch / target.name
+        asyncio.run(_write_pickle(written, state, options))
+        with written.open("rb") as file:
+            os.fsync(file.fileno())
+        os.replace(written, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            (scratch / target.name).unlink()
+        scratch.rmdir()
+    print(f"exported {directory} to {target} ({state.describe()})")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------ snapshot
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    source_dir = _existing_directory(args.directory)
+    dest: Path = args.dest
+    if dest.resolve() == source_dir.resolve():
+        raise _Failure(EXIT_USAGE, "DEST must be another directory than DIR")
+    names = [f"{name}.json" for name in CATEGORIES]
+    if not any((source_dir / name).exists() for name in names):
+        raise _Failure(EXIT_PROBLEMS, f"{source_dir} holds no state files; is it the right one?")
+    if _holds_data(dest) and not args.force:
+        raise _Failure(EXIT_USAGE, f"{dest} already holds files; pass --force to replace them")
+    source = Store(source_dir)
+    with source.round_lock():  # a running bot's save is all in or all out
+        if (source_dir / JOURNAL).exists():
+            raise _Failure(
+                EXIT_PROBLEMS,
+                f"{source_dir} has an unfinished save (a redo journal a crash left behind); "
+                "start the bot (or any JsonPersistence) on it once to complete it, then retry",
+            )
+        files = {name: data for name in names if (data := source.read(name)) is not None}
+        gitignore = source.read(GITIGNORE)
+    target = Store(dest)
+    target.open()  # refuses a directory a running bot owns
+    try:
+        target.write(files)  # all files or none, durably
+        if gitignore is not None:
+            target.write({GITIGNORE: gitignore}, mode=0o644)
+        for name in set(names) - files.keys():  # gone from the source since the last snapshot
+            with contextlib.suppress(FileNotFoundError):
+                (target.directory / name).unlink()
+    finally:
+        target.close()
+    print(f"copied {_count(len(files), 'state file')} from {source_dir} to {dest}")
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------------- parser
+
+_DESCRIPTION = """\
+Check, show, convert and snapshot the state directories of jsonpersist, the JSON persistence
+for python-telegram-bot."""
+
+_EXIT_CODES = """\
+exit codes:
+  0  success (check: every file decodes)
+  1  the state has problems: a file does not decode, values cannot be stored as JSON,
+     the requested entry does not exist
+  2  the command line is wrong: an unknown option, a path that does not exist, a target
+     that already holds files and no --force
+  3  a running bot owns the directory, or reading or writing a file failed
+
+Run `jsonpersist COMMAND --help` for the examples of each command."""
+
+_SECURITY = """\
+Unpickling runs code: a pickle can make this command do anything your user account can.
+Only import pickles your own bot wrote."""
+
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "check": (
+        "validate every state file",
+        "Decodes every state file the way JsonPersistence loads it (format version, JSON, "
+        "tags, shapes) without taking the directory from a running bot. Prints one line per "
+        "problem on stderr, naming the file and the position or key path.",
+        "  jsonpersist check state/\n"
+        "  jsonpersist check state/ --types mybot.state:TYPES   # with your registered types",
+    ),
+    "show": (
+        "print the decoded state",
+        "Prints the decoded state: Python values as they come back in the bot (tuples, sets, "
+        "int keys, datetimes), Telegram objects on one line as Class({fields}) without their "
+        "false flags, with `bot=current` when they carry the bot.",
+        "  jsonpersist show state/\n"
+        "  jsonpersist show state/ user_data\n"
+        "  jsonpersist show state/ user_data --key 123456789\n"
+        "  jsonpersist show state/ conversations --key checkout",
+    ),
+    "import-pickle": (
+        "convert a PicklePersistence state into a state directory",
+        "Loads a PicklePersistence state with PTB's own PicklePersistence (the single file, "
+        "or PICKLE_user_data, PICKLE_chat_data, ... when PICKLE itself does not exist) and "
+        "saves it with JsonPersistence in one atomic write. References to the bot become the "
+        "bot placeholder. Values that cannot be stored are listed with their key paths and "
+        "nothing is written, unless --skip-unsupported. Ended conversations (None) are left "
+        "out. Modules are imported from the current directory and PYTHONPATH.\n\n" + _SECURITY,
+        "  jsonpersist import-pickle bot.pickle state/\n"
+        "  jsonpersist import-pickle bot.pickle state/ --types mybot.state:TYPES\n"
+        "  jsonpersist import-pickle bot.pickle state/ --skip-unsupported --force",
+    ),
+    "export-pickle": (
+        "convert a state directory into a single-file PicklePersistence state",
+        "The way back: writes a single-file PicklePersistence state (PicklePersistence("
+        "PICKLE)) with PTB's own PicklePersistence, bot references as its bot placeholder. "
+        "The categories are read under the directory's round lock, so a running bot's state "
+        "is exported as of one save. The pickle is written to a temporary file and renamed.",
+        "  jsonpersist export-pickle state/ bot.pickle\n"
+        "  jsonpersist export-pickle state/ bot.pickle --force",
+    ),
+    "snapshot": (
+        "copy the state files consistently, even while the bot runs",
+        "Copies the state files and .gitignore of DIR into DEST (created if missing) under "
+        "the directory's round lock, so the copy holds all files of one save of a running "
+        "bot. DEST is written atomically, all files or none, and must not be owned by a bot.",
+        "  jsonpersist snapshot state/ backup/\n"
+        "  jsonpersist snapshot state/ state-snapshot/ --force && git add state-snapshot/",
+    ),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="jsonpersist",
+        description=_DESCRIPTION,
+        epilog=_EXIT_CODES,
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"jsonpersist {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    app = argparse.ArgumentParser(add_help=False)
+    app.add_argument(
+        "--types",
+        metavar="MODULE:NAME",
+        help="the jsonpersist.TypeRegistry your bot passes as types=, e.g. mybot.state:TYPES",
+    )
+    app.add_argument(
+        "--context-types",
+        metavar="MODULE:NAME",
+        help="the telegram.ext.ContextTypes your bot uses, if its data classes are custom",
+    )
+    parsers: dict[str, argparse.ArgumentParser] = {}
+    for name, (summary, description, examples) in _COMMANDS.items():
+        parsers[name] = commands.add_parser(
+            name,
+            help=summary,
+            description="\n\n".join(textwrap.fill(part, 92) for part in description.split("\n\n")),
+            epilog=f"examples:\n{examples}\n\n{_EXIT_CODES.split(chr(10) * 2, maxsplit=1)[0]}",
+            formatter_class=formatter,
+            parents=[] if name == "snapshot" else [app],
+        )
+    _arguments(parsers)
+    return parser
+
+
+def _arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
+    check = parsers["check"]
+    check.add_argument(
+        "directories", nargs="+", type=Path, metavar="DIR", help="a state directory, or several"
+    )
+    check.set_defaults(run=_check)
+
+    show = parsers["show"]
+    show.add_argument("directory", type=Path, metavar="DIR", help="the state directory")
+    show.add_argument(
+        "category",
+        nargs="?",
+        choices=CATEGORIES,
+        metavar="CATEGORY",
+        help=f"only this category: {', '.join(CATEGORIES)}",
+    )
+    show.add_argument(
+        "--key",
+        metavar="ID",
+        help="only this entry: a user or chat id, a bot_data key, a callback keyboard id or "
+        "a conversation handler's name",
+    )
+    show.set_defaults(run=_show)
+
+    importer = parsers["import-pickle"]
+    importer.add_argument(
+        "pickle", type=Path, metavar="PICKLE", help="the filepath given to PicklePersistence"
+    )
+    importer.add_argument(
+        "directory", type=Path, metavar="DIR", help="the state directory (created if missing)"
+    )
+    importer.add_argument(
+        "--skip-unsupported",
+        action="store_true",
+        help="leave out the values that cannot be stored (they are listed) and import the rest",
+    )
+    importer.add_argument(
+        "--force", action="store_true", help="replace the state of a DIR that holds files"
+    )
+    importer.set_defaults(run=_import_pickle)
+
+    exporter = parsers["export-pickle"]
+    exporter.add_argument("directory", type=Path, metavar="DIR", help="the state directory")
+    exporter.add_argument("pickle", type=Path, metavar="PICKLE", help="the pickle file to write")
+    exporter.add_argument("--force", action="store_true", help="replace an existing PICKLE")
+    exporter.set_defaults(run=_export_pickle)
+
+    snapshot = parsers["snapshot"]
+    snapshot.add_argument("directory", type=Path, metavar="DIR", help="the state directory")
+    snapshot.add_argument(
+        "dest", type=Path, metavar="DEST", help="the directory to copy to (created if missing)"
+    )
+    snapshot.add_argument(
+        "--force", action="store_true", help="replace the state files of a DEST that holds files"
+    )
+    snapshot.set_defaults(run=_snapshot)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the ``jsonpersist`` command line.
+
+    Args:
+        argv: The arguments, without the program name. Default: ``sys.argv[1:]``.
+
+    Returns:
+        The exit code: ``0`` success, ``1`` the state has problems, ``2`` the command line is
+        wrong, ``3`` a running bot owns the directory or reading or writing failed.
+    """
+    args = _parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except _Failure as exc:
+        _warn(f"error: {exc}")
+        return exc.code
+    except StateLockedError as exc:
+        _warn(f"error: {exc}")
+        return EXIT_IO
+    except (CorruptStateError, UnsupportedTypeError) as exc:
+        _warn(f"error: {exc}")
+        return EXIT_PROBLEMS
+    except (OSError, JsonPersistError) as exc:
+        _warn(f"error: {exc}")
+        return EXIT_IO
+    except KeyboardInterrupt:
+        _warn("interrupted")
+        return 130
