@@ -259,7 +259,8 @@ class Codec:
         try:
             return self._encode(value, 0)
         except _Unsupported as exc:
-            raise UnsupportedTypeError(exc.message, _format_path(where, exc.path)) from None
+            error = UnsupportedTypeError(exc.message, _format_path(where, exc.path))
+            raise error from exc.__cause__
 
     def dumps(self, value: object, where: str = "value") -> bytes:
         """Encodes a value to compact, deterministic JSON bytes (keys sorted).
@@ -267,7 +268,11 @@ class Codec:
         Raises:
             UnsupportedTypeError: See :meth:`encode`.
         """
-        return orjson.dumps(self.encode(value, where), option=_SORT)
+        tree = self.encode(value, where)
+        try:
+            return orjson.dumps(tree, option=_SORT)
+        except orjson.JSONEncodeError as exc:  # e.g. a lone surrogate, which UTF-8 cannot hold
+            raise UnsupportedTypeError(f"cannot store this value: {exc}", where) from exc
 
     def _encode(self, value: Any, depth: int) -> Any:  # noqa: PLR0911, PLR0912
         if depth > MAX_DEPTH:
@@ -340,16 +345,16 @@ class Codec:
 
     def _encode_dict(self, value: dict[Any, Any], depth: int) -> Any:
         if all(type(key) is str for key in value):
+            escape = any(key[:1] == "$" for key in value)
+            inner = depth + (2 if escape else 1)  # the escape {"$": ...} is a level of its own
             out = {}
             for key, item in value.items():
                 try:
-                    out[key] = self._encode(item, depth + 1)
+                    out[key] = self._encode(item, inner)
                 except _Unsupported as exc:
                     exc.path.append(key)
                     raise
-            if any(key[:1] == "$" for key in out):
-                return {"$": out}
-            return out
+            return {"$": out} if escape else out
         pairs = []
         for key, item in value.items():
             try:
@@ -405,7 +410,8 @@ class Codec:
         try:
             return self._decode(tree, 0)
         except _Unsupported as exc:
-            raise CorruptStateError(exc.message, where=_format_path(where, exc.path)) from None
+            error = CorruptStateError(exc.message, where=_format_path(where, exc.path))
+            raise error from exc.__cause__ or exc.__context__
 
     def loads(self, data: bytes | str, where: str = "value") -> Any:
         """Parses JSON text and decodes it, see :meth:`decode`.

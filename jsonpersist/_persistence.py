@@ -753,9 +753,11 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         if self.read_only:
             raise JsonPersistError(f"this persistence of {self.directory} is read-only")
         slot = self._slots[name]
-        await self._open()  # after flush() released the directory, take it again (or fail)
-        if not slot.loaded:  # never write a file whose other entries we have not read
-            async with self._load_lock:  # one read of the file for a whole gather
+        if not (slot.loaded and self._store.is_open):
+            # One caller of a gather takes the directory again after flush() (or fails) and
+            # reads the file: never write a file whose other entries we have not read.
+            async with self._load_lock:
+                await self._open()
                 if not slot.loaded and slot.broken is None:
                     await self._load(slot)
         if slot.broken is not None:
