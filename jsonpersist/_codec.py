@@ -13,6 +13,7 @@ import base64
 import binascii
 import dataclasses
 import enum
+import math
 import uuid
 import warnings
 from collections.abc import Callable, Iterable
@@ -290,7 +291,9 @@ class Codec:
         if kind is float:
             if value - value == 0.0:
                 return value
-            return {"$float": "inf" if value > 0 else "-inf" if value < 0 else "nan"}
+            if not math.isnan(value):
+                return {"$float": "inf" if value > 0 else "-inf"}
+            return {"$float": "-nan" if math.copysign(1.0, value) < 0 else "nan"}
         if kind is dict:
             return self._encode_dict(value, depth)
         if kind is list:
@@ -310,6 +313,7 @@ class Codec:
         if kind is time:
             if value.tzinfo is not None and type(value.tzinfo) is not timezone:
                 raise _Unsupported(f"cannot store a time with a {type(value.tzinfo).__name__}")
+            _check_offset(value.tzinfo)
             return {"$time": value.isoformat()}
         if kind is timedelta:
             return {"$timedelta": _format_timedelta(value)}
@@ -362,7 +366,7 @@ class Codec:
             except _Unsupported as exc:
                 exc.path.append(key)
                 raise
-        pairs.sort(key=lambda pair: _sort_key(pair[0]))
+        pairs.sort(key=_sort_key)  # by key; the value only breaks ties (two NaN keys)
         return {"$dict": pairs}
 
     def _encode_bot(self, bot: Bot) -> Any:
@@ -390,7 +394,11 @@ class Codec:
             else:
                 self._encode_bot(attached)  # warns; the object is stored without a bot
         # to_json() rather than to_dict(): the latter keeps PTB's enum members and datetimes
-        out["data"] = self._encode(orjson.loads(obj.to_json()), depth + 1)
+        try:
+            data = orjson.loads(obj.to_json())
+        except orjson.JSONDecodeError as exc:  # e.g. a lone surrogate in a message's text
+            raise _Unsupported(f"cannot store this {name}: {exc}") from exc
+        out["data"] = self._encode(data, depth + 1)
         return out
 
     # ----------------------------------------------------------------------------- decoding
@@ -566,8 +574,16 @@ class Codec:
 # --------------------------------------------------------------------------------- scalars
 
 
+def _check_offset(tz: tzinfo | None) -> None:
+    # datetime.fromisoformat() reads "+00:00:00.000001" back as UTC, so refuse such offsets.
+    offset = tz.utcoffset(None) if type(tz) is timezone else None
+    if offset is not None and offset % timedelta(seconds=1):
+        raise _Unsupported("cannot store a UTC offset with a fraction of a second")
+
+
 def _format_datetime(value: datetime) -> str:
     tz = value.tzinfo
+    _check_offset(tz)
     if tz is None or type(tz) is timezone:
         return value.isoformat()
     if type(tz) is ZoneInfo and tz.key:
@@ -621,8 +637,8 @@ def _parse_int(text: str) -> int:
 
 
 def _parse_float(text: str) -> float:
-    if text not in ("nan", "inf", "-inf"):
-        raise ValueError("expected nan, inf or -inf")
+    if text not in ("nan", "-nan", "inf", "-inf"):
+        raise ValueError("expected nan, -nan, inf or -inf")
     return float(text)
 
 
