@@ -22,6 +22,7 @@ __all__ = ("FORMAT_VERSION", "JsonPersistence")
 FORMAT_VERSION = 1
 _SORT = orjson.OPT_SORT_KEYS
 _DROP = object()  # staged in place of a value: the entry is to be removed
+_LIVE = object()  # staged for a conversation handler: its states are copied when the round runs
 _WHOLE = "\x00whole"  # the key of a value category laid out on one line
 _BY_ID = frozenset({"user_data", "chat_data"})
 
@@ -38,6 +39,7 @@ class _Slot:
         "lines",
         "loaded",
         "name",
+        "order",
         "pending",
         "saved",
         "seen",
@@ -51,6 +53,7 @@ class _Slot:
         self.loaded = False
         self.broken: CorruptStateError | None = None
         self.lines: dict[Any, bytes] = {}
+        self.order: list[Any] | None = None  # the sorted keys of ``lines``; None: sort again
         self.pending: dict[Any, Any] = {}
         self.unsaved = False
         # With ``watch``: the version of the file last loaded or written, the entries someone
@@ -62,13 +65,24 @@ class _Slot:
         self.held: CorruptStateError | None = None
 
 
+class _RoundDone(asyncio.Future[None]):
+    """Completes when a round is saved; a cancelled caller does not cancel it for the others.
+
+    Cheaper than wrapping every await in :func:`asyncio.shield`. The caller's task is still
+    cancelled, once the round is done.
+    """
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
+
+
 class _Round:
     """The changes staged while one ``asyncio.gather`` of updates runs, saved together."""
 
     __slots__ = ("done", "errors")
 
     def __init__(self) -> None:
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.done = _RoundDone()
         self.errors: dict[tuple[str, Any], BaseException] = {}
 
     def error_for(self, category: str, key: Any) -> BaseException | None:
@@ -77,27 +91,48 @@ class _Round:
 
 def _line(key: Any, value: bytes) -> bytes:
     """The line of one entry; a value category laid out whole is just its value."""
+    if type(key) is int:
+        return b'    "%d": %b' % (key, value)
     if key is _WHOLE:
         return value
     return b"    " + orjson.dumps(str(key)) + b": " + value
 
 
-def _render(name: str, lines: dict[Any, bytes]) -> bytes:
+def _sorted_keys(name: str, lines: dict[Any, bytes]) -> list[Any]:
+    """User and chat ids sort as numbers, other keys as text."""
+    return sorted(lines) if name in _BY_ID else sorted(lines, key=str)
+
+
+def _render_chunks(name: str, lines: dict[Any, bytes], order: list[Any] | None) -> list[bytes]:
     """Lays a category out: a short header, then one line per entry, sorted.
 
-    User and chat ids are sorted as numbers, other keys as text, so a change to one entry is
-    a one-line diff.
+    A change to one entry is a one-line diff. The pieces are written as they are (with
+    ``writev``), so the whole file never has to exist as one buffer.
     """
     head = b'{\n  "jsonpersist": %d,\n  "category": "%s",\n  "data": ' % (
         FORMAT_VERSION,
         name.encode(),
     )
     if _WHOLE in lines:
-        return head + lines[_WHOLE] + b"\n}\n"
+        return [head, lines[_WHOLE], b"\n}\n"]
     if not lines:
-        return head + b"{}\n}\n"
-    order = sorted(lines) if name in _BY_ID else sorted(lines, key=str)
-    return head + b"{\n" + b",\n".join([lines[key] for key in order]) + b"\n  }\n}\n"
+        return [head, b"{}\n}\n"]
+    chunks = [head, b"{\n"]
+    separator = b",\n"
+    for key in order if order is not None else _sorted_keys(name, lines):
+        chunks.append(lines[key])
+        chunks.append(separator)
+    chunks[-1] = b"\n  }\n}\n"
+    return chunks
+
+
+def _render(name: str, lines: dict[Any, bytes]) -> bytes:
+    return b"".join(_render_chunks(name, lines, None))
+
+
+def _where(name: str, key: Any) -> str:
+    """How error messages name an entry: ``user_data[123]``, or ``bot_data['motd']``."""
+    return name if key is _WHOLE else f"{name}[{key!r}]"
 
 
 def _replace_contents(target: Any, value: Any) -> None:
@@ -309,6 +344,8 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
     def _as_context_type(self, name: str, where: str, value: Any) -> Any:
         """Gives user, chat or bot data the class that ``context_types`` asks for."""
         cls = getattr(self.context_types, name)
+        if cls is dict and type(value) is dict:
+            return value
         if type(value) is dict and cls is not dict and issubclass(cls, dict):
             restored = cls()
             restored.update(value)
@@ -344,7 +381,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
                 raise CorruptStateError(
                     "ids must be integers written plainly (like 123 or -100123)",
                     file=self._file(slot.name),
-                    where=f"[{text!r}]",
+                    where=f"{slot.name}[{text!r}]",
                 )
             return int(text)
         return text
@@ -363,14 +400,14 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
                 file=path,
             ) from None
         data = self._data_of(slot, tree, path)
-        members = self._members(slot, data)
+        members = self._members(slot, data, strict=False)
         lines = {
             key: _line(key, orjson.dumps(member, option=_SORT)) for key, member in members.items()
         }
         if _render(slot.name, lines) == raw:
             values = {}
             for key, member in members.items():
-                where = f"{slot.name}[{key!r}]"
+                where = _where(slot.name, key)
                 plain = b'"$' not in lines[key]
                 value = member if plain else self._decode(member, path, where)
                 values[key] = self._to_value(slot, where, value)
@@ -380,7 +417,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         members = self._members(slot, self._data_of(slot, _strict_tree(raw, path), path))
         values, lines = {}, {}
         for key, member in members.items():
-            where = f"{slot.name}[{key!r}]"
+            where = _where(slot.name, key)
             value = self._decode(member, path, where)
             lines[key] = _line(key, self.codec.dumps(value, where))
             values[key] = self._to_value(slot, where, value)
@@ -410,14 +447,29 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             )
         return tree["data"]
 
-    def _members(self, slot: _Slot, data: Any) -> dict[Any, Any]:
+    def _members(self, slot: _Slot, data: Any, strict: bool = True) -> dict[Any, Any]:
         """Splits a category's data into the entries that get a line each."""
         if slot.keyed:
             if type(data) is not dict:
                 raise CorruptStateError('"data" must be an object', file=self._file(slot.name))
-            return {
-                self._key_of(slot, key): member for key, member in data.items()
-            }  # unique: canonical
+            if slot.name in _BY_ID and strict is False:
+                # int() is lenient ("010", " 1"), but such a key cannot render back to the
+                # same bytes, which sends the file to the strict path and _key_of.
+                try:
+                    return {int(key): member for key, member in data.items()}
+                except ValueError:
+                    pass
+            members = {}
+            for text, member in data.items():
+                key = self._key_of(slot, text)
+                if key in members:
+                    raise CorruptStateError(
+                        "the same id appears twice",
+                        file=self._file(slot.name),
+                        where=f"{slot.name}[{text!r}]",
+                    )
+                members[key] = member
+            return members
         if type(data) is dict and not any(key[:1] == "$" for key in data):
             return dict(data)
         return {_WHOLE: data}
@@ -426,25 +478,32 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         """Loads (or, when loaded, re-reads from the saved lines) a category's values."""
         if slot.broken is not None:
             raise slot.broken
-        await self._open()
-        version = slot.seen
-        if slot.loaded:
-            raw: bytes | None = _render(slot.name, slot.lines)
-        else:
-            raw, version = await asyncio.to_thread(self._store.read_version, slot.file)
-        if raw is None:
-            slot.loaded = True
-            return {}
         try:
-            lines, values = await asyncio.to_thread(self._parse, slot, raw)
+            lines, values, version = await asyncio.to_thread(self._read_and_parse, slot)
         except CorruptStateError as exc:
             slot.broken = exc  # this category is never written again by this instance
             raise
         if not slot.loaded:
-            slot.lines, slot.loaded, slot.seen = lines, True, version
+            slot.lines, slot.order, slot.loaded, slot.seen = lines, None, True, version
             if self.watch:
                 slot.saved = dict(lines)
         return values
+
+    def _read_and_parse(
+        self, slot: _Slot
+    ) -> tuple[dict[Any, bytes], dict[Any, Any], Signature | None]:
+        """Takes the directory, reads a category's file and parses it, in one thread hop."""
+        if not self.read_only:
+            self._store.open()
+        if slot.loaded:
+            raw: bytes | None = _render(slot.name, slot.lines)
+            version = slot.seen
+        else:
+            raw, version = self._store.read_version(slot.file)
+        if raw is None:
+            return {}, {}, None
+        lines, values = self._parse(slot, raw)
+        return lines, values, version
 
     async def _open(self) -> None:
         if not self.read_only and not self._store.is_open:
@@ -612,7 +671,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         else:
             states[key] = new_state
         try:
-            await self._save("conversations", name, dict(states))
+            await self._save("conversations", name, _LIVE)
         except UnsupportedTypeError:
             if previous is None:  # keep what was last saved, so later updates still work
                 states.pop(key, None)
@@ -696,6 +755,10 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         """
         if not (self.watch and slot.loaded and slot.broken is None):
             return False
+        if self._round_lock.locked():
+            # A round owns slot.lines now; it merges any edit itself before writing, and the
+            # next refresh hands the application what it found.
+            return bool(slot.external)
         version = self._store.signature(slot.file)
         if version != slot.seen:
             with contextlib.suppress(CorruptStateError):
@@ -716,6 +779,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             slot.seen, slot.held = version, exc
             raise
         slot.seen, slot.held, base, slot.saved = version, None, slot.saved, theirs
+        slot.order = None
         for key in base.keys() | theirs.keys():
             if theirs.get(key) != base.get(key):
                 if key in theirs:
@@ -736,7 +800,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             StateWriteError: A file could not be written; the previous file is intact.
         """
         if self._next_round is not None:
-            await asyncio.shield(self._next_round.done)
+            await self._next_round.done
         try:
             async with self._round_lock:
                 unsaved = [slot for slot in self._slots.values() if slot.unsaved]
@@ -767,7 +831,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         if round_ is None:
             round_ = self._next_round = _Round()
             self._round_task = asyncio.create_task(self._run_round(round_))
-        await asyncio.shield(round_.done)
+        await round_.done
         error = round_.error_for(name, key)
         if error is not None:
             raise error
@@ -785,6 +849,13 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             if slot.pending:
                 batch[slot.name], slot.pending = slot.pending, {}
         self._next_round = None
+        if "conversations" in batch and self._conversation_states is not None:
+            # Staged as names only: copy each changed handler's states once per round, not
+            # once per changed conversation.
+            states = self._conversation_states
+            batch["conversations"] = {
+                name: dict(states.get(name, {})) for name in batch["conversations"]
+            }
         try:
             async with self._round_lock:
                 round_.errors = await asyncio.to_thread(self._save_batch, batch)
@@ -801,9 +872,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         changed = []
         for name, entries in batch.items():
             slot = self._slots[name]
-            lines = self._encode_entries(slot, entries, errors)
-            if lines != slot.lines:
-                slot.lines, slot.unsaved = lines, True
+            self._encode_entries(slot, entries, errors)
             if self.watch and not self._merged_before_write(slot, entries, errors):
                 continue
             if slot.unsaved:
@@ -818,31 +887,46 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
 
     def _encode_entries(
         self, slot: _Slot, entries: dict[Any, Any], errors: dict[tuple[str, Any], BaseException]
-    ) -> dict[Any, bytes]:
+    ) -> None:
+        """Encodes staged entries into ``slot.lines``, marking the slot unsaved if any changed.
+
+        Only the staged entries are touched, so a round costs what changed, not the category's
+        size. An entry that cannot be encoded keeps its last good line.
+        """
+        lines = slot.lines
         if not slot.keyed:
-            value = entries[_WHOLE]
             try:
-                tree = self.codec.encode(self._to_storable(slot.name, value), slot.name)
+                value = self._to_storable(slot.name, entries[_WHOLE])
+                tree = self.codec.encode(value, slot.name)
             except UnsupportedTypeError as exc:
                 errors[(slot.name, _WHOLE)] = exc
-                return slot.lines
+                return
             members = self._members(slot, tree)
-            return {
+            new = {
                 key: _line(key, orjson.dumps(item, option=_SORT)) for key, item in members.items()
             }
-        lines = dict(slot.lines)
+            if new != lines:
+                slot.lines, slot.order, slot.unsaved = new, None, True
+            return
         for key, value in entries.items():
             if value is _DROP:
-                lines.pop(key, None)
+                if lines.pop(key, None) is not None:
+                    slot.order, slot.unsaved = None, True
                 continue
-            where = f"{slot.name}[{key!r}]"
             try:
-                lines[key] = _line(
-                    key, self.codec.dumps(self._to_storable(slot.name, value), where)
+                line = _line(
+                    key,
+                    self.codec.dumps(self._to_storable(slot.name, value), _where(slot.name, key)),
                 )
             except UnsupportedTypeError as exc:
-                errors[(slot.name, key)] = exc  # the entry's last good line stays
-        return lines
+                errors[(slot.name, key)] = exc
+                continue
+            old = lines.get(key)
+            if old != line:
+                if old is None:
+                    slot.order = None
+                lines[key] = line
+                slot.unsaved = True
 
     def _merged_before_write(
         self,
@@ -869,7 +953,10 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         return False
 
     def _commit(self, slots: list[_Slot]) -> None:
-        files = {slot.file: _render(slot.name, slot.lines) for slot in slots}
+        for slot in slots:
+            if slot.order is None:
+                slot.order = _sorted_keys(slot.name, slot.lines)
+        files = {slot.file: _render_chunks(slot.name, slot.lines, slot.order) for slot in slots}
         versions = self._store.write(files)
         for slot in slots:
             slot.unsaved, slot.seen = False, versions[slot.file]

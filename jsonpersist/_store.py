@@ -11,7 +11,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import orjson
@@ -198,8 +198,13 @@ class Store:
 
     # ------------------------------------------------------------------------------ writing
 
-    def write(self, files: Mapping[str, bytes], mode: int = 0o600) -> dict[str, Signature]:
+    def write(
+        self, files: Mapping[str, bytes | Sequence[bytes]], mode: int = 0o600
+    ) -> dict[str, Signature]:
         """Replaces one or more files atomically and durably, all or nothing.
+
+        A file's contents are given as bytes or as a sequence of pieces written one after the
+        other (so a large file never has to exist as one buffer).
 
         Each file is written to a temporary file in the same directory and fsynced. One file is
         then renamed over its target; several are first named in a redo journal, so that a
@@ -239,7 +244,9 @@ class Store:
                     os.unlink(self.directory / JOURNAL)
         return versions
 
-    def _write_temp(self, name: str, data: bytes, mode: int) -> tuple[str, Signature]:
+    def _write_temp(
+        self, name: str, data: bytes | Sequence[bytes], mode: int
+    ) -> tuple[str, Signature]:
         """Writes ``data`` to a new fsynced temporary file beside ``name``.
 
         Returns:
@@ -263,9 +270,7 @@ class Store:
         fd, temp = -1, ""
         try:
             fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=TEMP_SUFFIX, dir=self.directory)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, [data] if isinstance(data, bytes) else data)
             os.fchmod(fd, mode)
             _full_fsync(fd)
             version = _signature(os.fstat(fd))  # a rename keeps inode, size and mtime
@@ -333,6 +338,25 @@ class Store:
             if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
+
+
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 1
+
+
+def _write_all(fd: int, chunks: Sequence[bytes]) -> None:
+    """Writes every chunk, in order, handling short writes."""
+    writev = getattr(os, "writev", None)
+    for start in range(0, len(chunks), _IOV_MAX):
+        batch = chunks[start : start + _IOV_MAX]
+        written = writev(fd, batch) if writev is not None else 0
+        for chunk in batch:
+            if written >= len(chunk):
+                written -= len(chunk)
+                continue
+            view = memoryview(chunk)[written:]
+            written = 0
+            while view:
+                view = view[os.write(fd, view) :]
 
 
 def _signature(info: os.stat_result) -> Signature:

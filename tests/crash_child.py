@@ -10,8 +10,11 @@ coroutines of that round have returned. Modes:
 ``pair``
     The same, but a round changes only a conversation state and the user data its handler
     wrote: two files whose counters must always agree.
+``pair-split``
+    A control: the same two changes saved as two rounds one after the other, which a kill can
+    leave half done (a new conversation state beside old user data).
 ``naive``
-    The control: the same payload written in place with ``open(path, "w")`` and ``json.dump``,
+    A control: the same payload written in place with ``open(path, "w")`` and ``json.dump``,
     which a kill can leave truncated.
 
 Run as a script (``python tests/crash_child.py MODE DIRECTORY START``) it is an ordinary
@@ -77,7 +80,7 @@ def expected(counter: int, mode: str = "all") -> dict[str, Any]:
             "callback_data": None,
             "conversations": {},
         }
-    if mode == "pair":
+    if mode in ("pair", "pair-split"):
         return {
             "user_data": {USERS[0]: _entry(counter, "user")},
             "chat_data": {},
@@ -127,7 +130,11 @@ async def _run_persistence(directory: Path, mode: str, start: int) -> None:
             updates += [persistence.update_chat_data(c, d) for c, d in state["chat_data"].items()]
             updates.append(persistence.update_bot_data(state["bot_data"]))
             updates.append(persistence.update_callback_data(state["callback_data"]))
-        await asyncio.gather(*updates)
+        if mode == "pair-split":
+            for update in updates:
+                await update
+        else:
+            await asyncio.gather(*updates)
         print(f"saved {counter}", flush=True)
         counter += 1
 

@@ -283,6 +283,14 @@ def test_the_naive_writer_is_caught_corrupting(fork_server: ForkServer, tmp_path
     assert len(tally.unloadable) >= 5, tally.unloadable
 
 
+def test_two_rounds_in_a_row_are_caught_mixing(fork_server: ForkServer, tmp_path: Path) -> None:
+    """The control for the invariant across files: the same two saves, not in one round."""
+    tally, seconds = kill_loop(fork_server, "pair-split", tmp_path / "state", 60, seed=5)
+    report("conversation, then user_data, in two rounds (control)", tally, seconds)
+    assert len(tally.mixed) >= 3, tally.mixed
+    assert tally.unloadable == []
+
+
 def test_kill_9_as_a_plain_subprocess(tmp_path: Path) -> None:
     """The same child as an ordinary ``python crash_child.py`` process, its stdout a pipe."""
     directory = tmp_path / "state"
@@ -332,6 +340,7 @@ class WriteMeter:
         self.fsyncs = 0
         self.files: Counter[str] = Counter()
         real_write, real_fsync, real_open = os.write, os.fsync, os.open
+        real_writev = os.writev
         names: dict[int, str] = {}
 
         def counting_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
@@ -345,12 +354,19 @@ class WriteMeter:
             self.files[names.get(fd, "?").split(".json")[0].lstrip(".")] += written
             return written
 
+        def counting_writev(fd: int, buffers: Any) -> int:
+            written = real_writev(fd, buffers)
+            self.bytes += written
+            self.files[names.get(fd, "?").split(".json")[0].lstrip(".")] += written
+            return written
+
         def counting_fsync(fd: int) -> None:
             self.fsyncs += 1
             real_fsync(fd)
 
         monkeypatch.setattr(os, "open", counting_open)
         monkeypatch.setattr(os, "write", counting_write)
+        monkeypatch.setattr(os, "writev", counting_writev)
         monkeypatch.setattr(os, "fsync", counting_fsync)
 
 

@@ -276,8 +276,14 @@ class Fault:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[Fault]:
-        real = getattr(os, self.function)
+        # The store writes a file's pieces with writev, and single buffers with write.
+        names = [self.function] + (["writev"] if self.function == "write" else [])
+        with contextlib.ExitStack() as stack:
+            for name in names:
+                stack.enter_context(mock.patch(f"os.{name}", self._faulty(getattr(os, name))))
+            yield self
 
+    def _faulty(self, real: Callable[..., Any]) -> Callable[..., Any]:
         def faulty(*args: Any, **kwargs: Any) -> Any:
             if self.remaining and self.matches(*args):
                 self.remaining -= 1
@@ -285,8 +291,7 @@ class Fault:
                 raise OSError(self.code, os.strerror(self.code))
             return real(*args, **kwargs)
 
-        with mock.patch(f"os.{self.function}", faulty):
-            yield self
+        return faulty
 
 
 def _fault(step: str, directory: Path, target: str) -> Fault:
