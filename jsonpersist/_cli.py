@@ -278,7 +278,8 @@ def _shape_problems(directory: Path, state: _State) -> list[str]:
         for key in states:
             if type(key) is not tuple or not all(type(part) in (int, str) for part in key):
                 problems.append(
-                    f"{directory / 'conversations.json'} conversations[{name!r}][{key!r}]: "
+                    f"{_file(directory.resolve(), 'conversations')} "
+                    f"conversations[{name!r}][{key!r}]: "
                     "a conversation key must be a tuple of ints and strings; "
                     "ConversationHandler never looks this one up"
                 )
@@ -293,7 +294,7 @@ def _check(args: argparse.Namespace) -> int:
     failed = 0
     for directory in args.directories:
         _existing_directory(directory)
-        present = [name for name in CATEGORIES if _file(directory, name).exists()]
+        present = [name for name in CATEGORIES if _present(_file(directory, name))]
         if not present:
             print(f"{directory}: no state files yet")
             continue
@@ -317,6 +318,11 @@ def _check(args: argparse.Namespace) -> int:
 
 def _file(directory: Path, name: str) -> Path:
     return directory / f"{name}.json"
+
+
+def _present(path: Path) -> bool:
+    # lexists: a dangling symlink in place of a state file is a problem to report, not "no file"
+    return os.path.lexists(path)
 
 
 # ---------------------------------------------------------------------------------- show
@@ -433,7 +439,7 @@ def _show(args: argparse.Namespace) -> int:
         print(pprint.pformat(value, width=_WIDTH, sort_dicts=False))
         return EXIT_OK
     for name in names:
-        if name in errors or not _file(directory, name).exists():
+        if name in errors or not _present(_file(directory, name)):
             print(f"== {name} ({'does not decode, see below' if name in errors else 'no file'})")
             continue
         print(f"== {name}: {state.summary(name)}")
@@ -637,11 +643,15 @@ async def _write_json_state(
     Returns:
         The errors of the updates; when there are any, nothing was written.
     """
-    old_users = await persistence.get_user_data()
-    old_chats = await persistence.get_chat_data()
-    await persistence.get_bot_data()
-    old_callback = await persistence.get_callback_data()
-    await persistence.get_conversations("")
+    try:
+        old_users = await persistence.get_user_data()
+        old_chats = await persistence.get_chat_data()
+        await persistence.get_bot_data()
+        old_callback = await persistence.get_callback_data()
+        await persistence.get_conversations("")
+    except BaseException:
+        await persistence.flush()  # nothing is staged yet: this only releases the directory
+        raise
     old_conversations = persistence.conversations or {}
 
     updates: list[Coroutine[Any, Any, None]] = []
@@ -759,7 +769,7 @@ def _export_pickle(args: argparse.Namespace) -> int:
     try:
         written = scratch / target.name
         asyncio.run(_write_pickle(written, state, options))
-        with written.open("rb") as file:
+        with written.open("r+b") as file:
             os.fsync(file.fileno())
         os.replace(written, target)
     finally:
@@ -779,7 +789,7 @@ def _snapshot(args: argparse.Namespace) -> int:
     if dest.resolve() == source_dir.resolve():
         raise _Failure(EXIT_USAGE, "DEST must be another directory than DIR")
     names = [f"{name}.json" for name in CATEGORIES]
-    if not any((source_dir / name).exists() for name in names):
+    if not any(_present(source_dir / name) for name in names):
         raise _Failure(EXIT_PROBLEMS, f"{source_dir} holds no state files; is it the right one?")
     if _holds_data(dest) and not args.force:
         raise _Failure(EXIT_USAGE, f"{dest} already holds files; pass --force to replace them")
