@@ -723,14 +723,28 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
     async def refresh_bot_data(self, bot_data: BD) -> None:  # type: ignore[override]
         """With ``watch``, updates ``bot_data`` in place, see :meth:`refresh_user_data`.
 
+        The bot's callback data cache is refreshed here too, from an edit of
+        ``callback_data.json``.
+
         Args:
             bot_data (:obj:`dict`): The application's bot data, updated in place.
         """
         slot = self._slots["bot_data"]
-        if self._pick_up_edits(slot) and slot.external:
+        if self._pick_up_edits(slot):
             members = self._apply_external(slot)
-            value = self._assemble(slot, members) if members else {}
-            _replace_contents(bot_data, value)
+            _replace_contents(bot_data, self._assemble(slot, members) if members else {})
+        self._refresh_callback_data()
+
+    def _refresh_callback_data(self) -> None:
+        slot = self._slots["callback_data"]
+        cache = getattr(self.bot, "callback_data_cache", None) if self.bot else None
+        if cache is None or not self._pick_up_edits(slot):
+            return
+        members = self._apply_external(slot)
+        cache.clear_callback_data()
+        cache.clear_callback_queries()
+        if members:
+            cache.load_persistence_data(self._callback_data_of(members))
 
     def _refresh_entry(self, name: str, key: int, data: Any) -> None:
         slot = self._slots[name]
@@ -782,13 +796,45 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         slot.order = None
         for key in base.keys() | theirs.keys():
             if theirs.get(key) != base.get(key):
-                if key in theirs:
+                if slot.name == "conversations" and key in theirs and key in slot.lines:
+                    # Both changed one handler: merge per conversation, the person's first.
+                    merged = self._merge_states(key, base.get(key), slot.lines[key], values[key])
+                    slot.lines[key] = _line(key, self.codec.dumps(merged, _where(slot.name, key)))
+                    slot.external[key] = merged
+                elif key in theirs:
                     slot.lines[key] = theirs[key]
                     slot.external[key] = values[key]
                 else:
                     slot.lines.pop(key, None)
                     slot.external[key] = _DROP
                 slot.unsaved = True
+        if slot.name == "conversations" and self._conversation_states is not None:
+            # PTB has no hook to hand a running ConversationHandler new states; keep the
+            # edited ones here so that the next save of that handler does not undo them.
+            for name in list(slot.external):
+                states = slot.external.pop(name)
+                if states is _DROP:
+                    self._conversation_states.pop(name, None)
+                else:
+                    self._conversation_states[name] = states
+
+    def _merge_states(
+        self, name: str, base: bytes | None, ours: bytes, theirs: dict[Any, Any]
+    ) -> dict[Any, Any]:
+        """Three-way merge of one handler's conversations: theirs, plus our other changes."""
+        before, mine = (self._line_value(name, line) if line else {} for line in (base, ours))
+        merged = dict(theirs)
+        for key in before.keys() | mine.keys():
+            if mine.get(key) != before.get(key) and theirs.get(key) == before.get(key):
+                if key in mine:
+                    merged[key] = mine[key]
+                else:
+                    merged.pop(key, None)
+        return merged
+
+    def _line_value(self, key: Any, line: bytes) -> Any:
+        prefix = len(_line(key, b""))
+        return self.codec.decode(orjson.loads(line[prefix:]), _where("conversations", key))
 
     async def flush(self) -> None:
         """Writes whatever is not on disk yet and releases the directory.
