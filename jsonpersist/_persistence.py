@@ -411,6 +411,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
                 plain = b'"$' not in lines[key]
                 value = member if plain else self._decode(member, path, where)
                 values[key] = self._to_value(slot, where, value)
+            self._check_shape(slot, values)
             return lines, values
         # Not what jsonpersist writes (edited by hand, or damaged): parse strictly, then
         # store it canonically from now on.
@@ -421,7 +422,15 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             value = self._decode(member, path, where)
             lines[key] = _line(key, self.codec.dumps(value, where))
             values[key] = self._to_value(slot, where, value)
+        self._check_shape(slot, values)
         return lines, values
+
+    def _check_shape(self, slot: _Slot, values: dict[Any, Any]) -> None:
+        """Checks that a value category's members make what PTB expects, at load time."""
+        if values and slot.name == "bot_data":
+            self._assemble(slot, values)
+        elif values and slot.name == "callback_data":
+            self._callback_data_of(values)
 
     def _decode(self, tree: Any, path: Path, where: str) -> Any:
         try:
