@@ -2,43 +2,49 @@
 
 Every command reads through the same :class:`~jsonpersist.JsonPersistence` a bot uses (with an
 offline stand-in for the bot, so ``"bot": "current"`` references resolve and nothing goes online)
-and writes through it or through the store's atomic writes.
+and writes through it or through the store's atomic writes. Reading, converting and writing
+the state is ``_convert``'s part; this module parses the arguments, runs the command, tells the
+user what happened and returns the exit code.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import importlib
 import json
 import os
-import pickle
 import pprint
 import sys
-import tempfile
 import textwrap
-from collections.abc import Callable, Coroutine, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 from telegram import Bot, TelegramObject
-from telegram._utils.defaultvalue import DEFAULT_NONE
-from telegram._utils.types import ODVInput
-from telegram.ext import ContextTypes, ExtBot, PicklePersistence
-from telegram.request import BaseRequest, RequestData
+from telegram.ext import ContextTypes
 
 from jsonpersist import __version__
-from jsonpersist._codec import Codec, TypeRegistry
+from jsonpersist._codec import TypeRegistry
+from jsonpersist._convert import (
+    CATEGORIES,
+    Options,
+    PickleLoadError,
+    PicklePathError,
+    State,
+    clean_state,
+    read_json_state,
+    read_pickle,
+    write_json_state,
+    write_pickle,
+)
 from jsonpersist._errors import (
     CorruptStateError,
     JsonPersistError,
     StateLockedError,
     UnsupportedTypeError,
 )
-from jsonpersist._persistence import JsonPersistence
 from jsonpersist._store import GITIGNORE, JOURNAL, OWNER_LOCK, ROUND_LOCK, Store
 
 __all__ = ("EXIT_IO", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main")
@@ -53,7 +59,6 @@ EXIT_USAGE = 2
 #: A running bot owns the directory, or reading or writing a file failed.
 EXIT_IO = 3
 
-CATEGORIES = ("user_data", "chat_data", "bot_data", "callback_data", "conversations")
 _BOOKKEEPING = frozenset({GITIGNORE, OWNER_LOCK, ROUND_LOCK})
 _PROGRESS_EVERY = 1000
 _MAX_LISTED = 100
@@ -71,83 +76,26 @@ class _Failure(Exception):
         self.code = code
 
 
-class _NoNetwork(BaseRequest):
-    """Refuses every Bot API call: the command line's bot only stands in for the user's bot."""
-
-    __slots__ = ()
-
-    @property
-    def read_timeout(self) -> float | None:
-        return None
-
-    async def initialize(self) -> None:
-        """Nothing to open."""
-
-    async def shutdown(self) -> None:
-        """Nothing to close."""
-
-    async def do_request(  # noqa: PLR0917 - BaseRequest's signature
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
-        raise RuntimeError("the jsonpersist command line never contacts Telegram")
+def _summary(state: State, name: str) -> str:
+    """One category in a few words, e.g. ``2 users`` or ``1 handler, 3 conversations``."""
+    if name == "user_data":
+        return _count(len(state.user_data), "user")
+    if name == "chat_data":
+        return _count(len(state.chat_data), "chat")
+    if name == "bot_data":
+        if not isinstance(state.bot_data, dict):
+            return f"a {type(state.bot_data).__name__}"
+        return _count(len(state.bot_data), "key")
+    if name == "callback_data":
+        keyboards, queries = state.callback_data or ([], {})
+        return f"{_count(len(keyboards), 'keyboard')}, {_count(len(queries), 'query')}"
+    total = sum(len(states) for states in state.conversations.values())
+    return f"{_count(len(state.conversations), 'handler')}, {_count(total, 'conversation')}"
 
 
-def _offline_bot() -> ExtBot[None]:
-    request = _NoNetwork()
-    return ExtBot("0:offline", request=request, get_updates_request=request)
-
-
-@dataclass(slots=True)
-class _Options:
-    """What every command that decodes state needs to know about the user's application."""
-
-    types: TypeRegistry | None = None
-    context_types: ContextTypes[Any, Any, Any, Any] | None = None
-    bot: ExtBot[None] = field(default_factory=_offline_bot)
-
-    def persistence(self, directory: Path, **kwargs: Any) -> JsonPersistence[Any, Any, Any]:
-        persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(
-            directory, types=self.types, context_types=self.context_types, **kwargs
-        )
-        persistence.set_bot(self.bot)
-        return persistence
-
-
-@dataclass(slots=True)
-class _State:
-    """The five categories, decoded."""
-
-    user_data: dict[int, Any] = field(default_factory=dict)
-    chat_data: dict[int, Any] = field(default_factory=dict)
-    bot_data: Any = field(default_factory=dict)
-    callback_data: Any = None
-    conversations: dict[str, dict[Any, Any]] = field(default_factory=dict)
-
-    def summary(self, name: str) -> str:
-        if name == "user_data":
-            return _count(len(self.user_data), "user")
-        if name == "chat_data":
-            return _count(len(self.chat_data), "chat")
-        if name == "bot_data":
-            if not isinstance(self.bot_data, dict):
-                return f"a {type(self.bot_data).__name__}"
-            return _count(len(self.bot_data), "key")
-        if name == "callback_data":
-            keyboards, queries = self.callback_data or ([], {})
-            return f"{_count(len(keyboards), 'keyboard')}, {_count(len(queries), 'query')}"
-        total = sum(len(states) for states in self.conversations.values())
-        return f"{_count(len(self.conversations), 'handler')}, {_count(total, 'conversation')}"
-
-    def describe(self) -> str:
-        """All categories in one line, for the messages of import and export."""
-        return "; ".join(f"{name}: {self.summary(name)}" for name in CATEGORIES)
+def _describe(state: State) -> str:
+    """All categories in one line, for the messages of import and export."""
+    return "; ".join(f"{name}: {_summary(state, name)}" for name in CATEGORIES)
 
 
 def _count(number: int, noun: str) -> str:
@@ -159,18 +107,10 @@ def _warn(message: str) -> None:
     print(f"jsonpersist: {message}", file=sys.stderr, flush=True)
 
 
-class _Progress:
-    """Tells the user on stderr how a long run is going, every 1,000 entries."""
-
-    __slots__ = ("done", "total", "verb")
-
-    def __init__(self, verb: str, total: int) -> None:
-        self.verb, self.total, self.done = verb, total, 0
-
-    def tick(self) -> None:
-        self.done += 1
-        if self.done % _PROGRESS_EVERY == 0:
-            _warn(f"{self.verb} {self.done:,} of {self.total:,} entries")
+def _checked(done: int, total: int) -> None:
+    """Tells the user on stderr how a long check is going, every 1,000 entries."""
+    if done % _PROGRESS_EVERY == 0:
+        _warn(f"checked {done:,} of {total:,} entries")
 
 
 # ------------------------------------------------------------------------- paths and options
@@ -219,8 +159,8 @@ def _add_current_directory() -> None:
         sys.path.insert(0, os.getcwd())
 
 
-def _options(args: argparse.Namespace) -> _Options:
-    options = _Options()
+def _options(args: argparse.Namespace) -> Options:
+    options = Options()
     if args.types:
         options.types = _import_from(args.types, TypeRegistry, "--types")
     if args.context_types:
@@ -228,50 +168,7 @@ def _options(args: argparse.Namespace) -> _Options:
     return options
 
 
-# ------------------------------------------------------------------------------- reading
-
-
-async def _read_category(
-    persistence: JsonPersistence[Any, Any, Any], state: _State, name: str
-) -> None:
-    if name == "user_data":
-        state.user_data = await persistence.get_user_data()
-    elif name == "chat_data":
-        state.chat_data = await persistence.get_chat_data()
-    elif name == "bot_data":
-        state.bot_data = await persistence.get_bot_data()
-    elif name == "callback_data":
-        state.callback_data = await persistence.get_callback_data()
-    else:
-        await persistence.get_conversations("")  # decodes the whole file, every handler
-        state.conversations = {
-            handler: dict(states) for handler, states in (persistence.conversations or {}).items()
-        }
-
-
-def _read_json_state(
-    directory: Path, options: _Options, names: Sequence[str] = CATEGORIES
-) -> tuple[_State, dict[str, CorruptStateError]]:
-    """Decodes the categories of a state directory without taking it from a running bot.
-
-    Returns:
-        The decoded state and the error of each category that does not decode.
-    """
-    persistence = options.persistence(directory, read_only=True)
-    state, problems = _State(), {}
-
-    async def read_all() -> None:
-        for name in names:
-            try:
-                await _read_category(persistence, state, name)
-            except CorruptStateError as exc:
-                problems[name] = exc
-
-    asyncio.run(read_all())
-    return state, problems
-
-
-def _shape_problems(directory: Path, state: _State) -> list[str]:
+def _shape_problems(directory: Path, state: State) -> list[str]:
     """What decodes but cannot be what PTB stored: ConversationHandler keys are tuples."""
     problems = []
     for name, states in state.conversations.items():
@@ -298,14 +195,14 @@ def _check(args: argparse.Namespace) -> int:
         if not present:
             print(f"{directory}: no state files yet")
             continue
-        state, errors = _read_json_state(directory, options, present)
+        state, errors = read_json_state(directory, options, present)
         problems = [str(error) for error in errors.values()] + _shape_problems(directory, state)
         if problems:
             failed += len(problems)
             for problem in problems:
                 print(problem, file=sys.stderr)
             continue
-        details = "; ".join(f"{name}: {state.summary(name)}" for name in present)
+        details = "; ".join(f"{name}: {_summary(state, name)}" for name in present)
         print(f"{directory}: OK ({details})")
     if failed:
         _warn(
@@ -381,7 +278,7 @@ def _entry(label: str, value: Any, bot: Bot) -> str:
     return f"{label}\n{textwrap.indent(text, '    ')}"
 
 
-def _category_lines(state: _State, name: str, bot: Bot) -> Iterator[str]:
+def _category_lines(state: State, name: str, bot: Bot) -> Iterator[str]:
     if name == "user_data":
         for key, value in state.user_data.items():
             yield _entry(f"{key}:", value, bot)
@@ -403,7 +300,7 @@ def _category_lines(state: _State, name: str, bot: Bot) -> Iterator[str]:
             yield _entry(f"{handler!r}:", states, bot)
 
 
-def _one_entry(state: _State, name: str, key: str) -> Any:
+def _one_entry(state: State, name: str, key: str) -> Any:
     """The value ``show --key`` asks for."""
     if name in ("user_data", "chat_data"):
         try:
@@ -431,7 +328,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.key is not None and args.category is None:
         raise _Failure(EXIT_USAGE, "--key needs a CATEGORY, e.g. show state/ user_data --key 42")
     names = [args.category] if args.category else list(CATEGORIES)
-    state, errors = _read_json_state(directory, options, names)
+    state, errors = read_json_state(directory, options, names)
     if args.key is not None:
         if errors:
             raise next(iter(errors.values()))
@@ -442,7 +339,7 @@ def _show(args: argparse.Namespace) -> int:
         if name in errors or not _present(_file(directory, name)):
             print(f"== {name} ({'does not decode, see below' if name in errors else 'no file'})")
             continue
-        print(f"== {name}: {state.summary(name)}")
+        print(f"== {name}: {_summary(state, name)}")
         for line in _category_lines(state, name, options.bot):
             print(line)
     for error in errors.values():
@@ -451,236 +348,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------- import-pickle
-
-
-def _pickle_files(path: Path) -> tuple[bool, list[Path]]:
-    """Tells PicklePersistence's single-file form from the multi-file one.
-
-    Returns:
-        Whether it is the single file, and the files that exist.
-    """
-    parts = [Path(f"{path}_{name}") for name in CATEGORIES]
-    multi = [part for part in parts if part.is_file()]
-    if path.is_file():
-        if multi:
-            raise _Failure(
-                EXIT_USAGE,
-                f"both {path} (single-file form) and {multi[0]} (multi-file form) exist; "
-                "move the one you do not mean out of the way",
-            )
-        return True, [path]
-    if not multi:
-        raise _Failure(
-            EXIT_USAGE,
-            f"found neither {path} nor {path}_user_data, _chat_data, _bot_data, "
-            "_callback_data or _conversations; pass the filepath given to PicklePersistence",
-        )
-    return False, multi
-
-
-def _unpickling_failure(path: Path, exc: TypeError) -> _Failure:
-    cause = exc.__cause__
-    hint = ""
-    if isinstance(cause, ModuleNotFoundError):
-        hint = (
-            f"; the pickle refers to the module {cause.name!r}: run this command from the "
-            "bot's directory or put that module on PYTHONPATH"
-        )
-    elif isinstance(cause, AttributeError) and "__main__" in str(cause):
-        hint = (
-            "; the pickle refers to a class defined in the bot's main script, which only "
-            "exists while that script runs: move the class into a module, import it from "
-            "there in the script, and load and save the pickle once with the bot"
-        )
-    elif isinstance(cause, KeyError):
-        hint = f"; it has no {cause} entry, so it is not a PicklePersistence file"
-    detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
-    return _Failure(EXIT_PROBLEMS, f"cannot load {path}: {exc}{detail}{hint}")
-
-
-def _read_pickle(path: Path, options: _Options) -> _State:
-    """Loads a PicklePersistence state with PTB's own loader; its bot becomes ours."""
-    single, files = _pickle_files(path)
-    for part in files:
-        # PicklePersistence reads any OSError as "no file" and would import an empty state.
-        with part.open("rb"):
-            pass
-    persistence: PicklePersistence[Any, Any, Any] = PicklePersistence(
-        path, single_file=single, on_flush=True, context_types=options.context_types
-    )
-    persistence.set_bot(options.bot)
-
-    async def load() -> None:
-        # The attributes, not the deep copies the getters return; in the single-file form the
-        # first getter loads every category.
-        await persistence.get_conversations("")
-        if not single:
-            await persistence.get_user_data()
-            await persistence.get_chat_data()
-            await persistence.get_bot_data()
-            await persistence.get_callback_data()
-
-    try:
-        asyncio.run(load())
-    except TypeError as exc:
-        raise _unpickling_failure(path, exc) from exc
-    conversations = {
-        name: {key: value for key, value in states.items() if value is not None}
-        for name, states in (persistence.conversations or {}).items()
-    }  # PicklePersistence keeps an ended conversation as None; jsonpersist removes it
-    return _State(
-        user_data=persistence.user_data or {},
-        chat_data=persistence.chat_data or {},
-        bot_data=persistence.bot_data or {},
-        callback_data=persistence.callback_data or None,
-        conversations={name: states for name, states in conversations.items() if states},
-    )
-
-
-_SKIP = object()
-
-
-class _Cleaner:
-    """Finds every value the codec cannot store, with its key path, and leaves it out."""
-
-    __slots__ = ("codec", "problems")
-
-    def __init__(self, codec: Codec) -> None:
-        self.codec = codec
-        self.problems: list[str] = []
-
-    def clean(self, value: Any, where: str) -> Any:
-        """Returns the value without what cannot be stored, or ``_SKIP`` for none of it."""
-        try:
-            self.codec.encode(value, where)
-        except UnsupportedTypeError as exc:
-            found = len(self.problems)
-            kind = type(value)
-            cleaned: Any = _SKIP
-            if kind is dict:
-                cleaned = self._clean_dict(value, where)
-            elif kind in (list, tuple, set, frozenset):
-                items = [self.clean(item, f"{where}[{i!r}]") for i, item in enumerate(value)]
-                cleaned = kind(item for item in items if item is not _SKIP)
-            if len(self.problems) == found:  # the value as a whole, e.g. nested too deeply
-                self.problems.append(str(exc))
-                return _SKIP
-            return cleaned
-        return value
-
-    def key_ok(self, key: Any, path: str) -> bool:
-        """Whether a dict key can be stored; a key is left out whole, never shortened."""
-        try:
-            self.codec.encode(key, f"{path} (the key)")
-        except UnsupportedTypeError as exc:
-            self.problems.append(str(exc))
-            return False
-        return True
-
-    def _clean_dict(self, value: dict[Any, Any], where: str) -> dict[Any, Any]:
-        out = {}
-        for key, item in value.items():
-            path = f"{where}[{key!r}]"
-            if self.key_ok(key, path):
-                cleaned = self.clean(item, path)
-                if cleaned is not _SKIP:
-                    out[key] = cleaned
-        return out
-
-
-def _storable(value: Any, cls: type) -> Any:
-    """A ``context_types`` dict subclass is stored as the plain dict the persistence writes."""
-    if type(value) is cls and cls is not dict and isinstance(value, dict):
-        return dict(value)
-    return value
-
-
-def _clean_state(state: _State, options: _Options) -> tuple[_State, list[str]]:
-    """Checks every entry against the codec; returns what can be stored and the problems."""
-    cleaner = _Cleaner(Codec(bot=options.bot, types=options.types))
-    context = options.context_types or ContextTypes()
-    keyboards, queries = state.callback_data or ([], {})
-    conversations = sum(len(states) for states in state.conversations.values())
-    total = len(state.user_data) + len(state.chat_data) + 1 + len(keyboards) + conversations
-    progress = _Progress("checked", total)
-    out = _State()
-    for name in ("user_data", "chat_data"):
-        cls = getattr(context, name)
-        entries: dict[int, Any] = getattr(out, name)
-        for key, value in getattr(state, name).items():
-            cleaned = cleaner.clean(_storable(value, cls), f"{name}[{key!r}]")
-            if cleaned is not _SKIP:
-                entries[key] = cleaned
-            progress.tick()
-    out.bot_data = cleaner.clean(_storable(state.bot_data, context.bot_data), "bot_data")
-    if out.bot_data is _SKIP:
-        out.bot_data = {}
-    progress.tick()
-    if state.callback_data is not None:
-        kept = []
-        for keyboard, created, buttons in keyboards:
-            cleaned = cleaner.clean(buttons, f"callback_data[{keyboard!r}]")
-            kept.append((keyboard, created, {} if cleaned is _SKIP else cleaned))
-            progress.tick()
-        cleaned_queries = cleaner.clean(queries, "callback_data['queries']")
-        out.callback_data = (kept, {} if cleaned_queries is _SKIP else cleaned_queries)
-    for name, states in state.conversations.items():
-        for key, value in states.items():
-            path = f"conversations[{name!r}][{key!r}]"
-            if cleaner.key_ok(key, path):
-                cleaned = cleaner.clean(value, path)
-                if cleaned is not _SKIP:
-                    out.conversations.setdefault(name, {})[key] = cleaned
-            progress.tick()
-    return out, cleaner.problems
-
-
-async def _write_json_state(
-    persistence: JsonPersistence[Any, Any, Any], state: _State
-) -> list[BaseException]:
-    """Makes the directory hold exactly ``state``, in one atomic save at the end.
-
-    Returns:
-        The errors of the updates; when there are any, nothing was written.
-    """
-    try:
-        old_users = await persistence.get_user_data()
-        old_chats = await persistence.get_chat_data()
-        await persistence.get_bot_data()
-        old_callback = await persistence.get_callback_data()
-        await persistence.get_conversations("")
-    except BaseException:
-        await persistence.flush()  # nothing is staged yet: this only releases the directory
-        raise
-    old_conversations = persistence.conversations or {}
-
-    updates: list[Coroutine[Any, Any, None]] = []
-    for user, data in state.user_data.items():
-        updates.append(persistence.update_user_data(user, data))
-    updates.extend(persistence.drop_user_data(u) for u in old_users if u not in state.user_data)
-    for chat, data in state.chat_data.items():
-        updates.append(persistence.update_chat_data(chat, data))
-    updates.extend(persistence.drop_chat_data(c) for c in old_chats if c not in state.chat_data)
-    updates.append(persistence.update_bot_data(state.bot_data))
-    if state.callback_data is not None:
-        updates.append(persistence.update_callback_data(state.callback_data))
-    elif old_callback is not None:
-        updates.append(persistence.update_callback_data(([], {})))
-    for name, states in old_conversations.items():
-        for key in states.keys() - state.conversations.get(name, {}).keys():
-            updates.append(persistence.update_conversation(name, key, None))
-    for name, states in state.conversations.items():
-        for key, value in states.items():
-            updates.append(persistence.update_conversation(name, key, value))
-    # One gather is one round, as when PTB saves: with on_flush every update is only encoded
-    # here, and flush() writes all files together.
-    results = await asyncio.gather(*updates, return_exceptions=True)
-    errors = [result for result in results if isinstance(result, BaseException)]
-    if errors:
-        persistence._store.close()  # without flushing: nothing staged reaches the disk
-    else:
-        await persistence.flush()
-    return errors
 
 
 def _list_problems(problems: list[str]) -> None:
@@ -702,8 +369,13 @@ def _import_pickle(args: argparse.Namespace) -> int:
     _add_current_directory()  # the pickle may name the bot's modules
     if args.pickle.is_file() and args.pickle.stat().st_size >= 2**20:
         _warn(f"reading {args.pickle} ({args.pickle.stat().st_size / 2**20:,.1f} MiB)")
-    state = _read_pickle(args.pickle, options)
-    cleaned, problems = _clean_state(state, options)
+    try:
+        state = read_pickle(args.pickle, options)
+    except PicklePathError as exc:
+        raise _Failure(EXIT_USAGE, str(exc)) from exc
+    except PickleLoadError as exc:
+        raise _Failure(EXIT_PROBLEMS, str(exc)) from exc
+    cleaned, problems = clean_state(state, options, _checked)
     if problems and not args.skip_unsupported:
         _warn(f"{_count(len(problems), 'value')} cannot be stored as JSON:")
         _list_problems(problems)
@@ -718,38 +390,15 @@ def _import_pickle(args: argparse.Namespace) -> int:
     total = len(cleaned.user_data) + len(cleaned.chat_data)
     if total >= _PROGRESS_EVERY:
         _warn(f"writing {total:,} users and chats to {target}")
-    persistence = options.persistence(target, on_flush=True)
-    errors = asyncio.run(_write_json_state(persistence, cleaned))
+    errors = write_json_state(target, cleaned, options)
     if errors:
         _list_problems([str(error) for error in errors])
         raise _Failure(EXIT_PROBLEMS, f"nothing was written to {target}")
-    print(f"imported {args.pickle} into {target} ({cleaned.describe()})")
+    print(f"imported {args.pickle} into {target} ({_describe(cleaned)})")
     return EXIT_OK
 
 
 # ------------------------------------------------------------------------- export-pickle
-
-
-async def _write_pickle(path: Path, state: _State, options: _Options) -> None:
-    persistence: PicklePersistence[Any, Any, Any] = PicklePersistence(
-        path, single_file=True, on_flush=True, context_types=options.context_types
-    )
-    persistence.set_bot(options.bot)  # so references to it pickle as PTB's bot placeholder
-    await persistence.get_user_data()  # as Application.initialize does: sets up every category
-    for user, data in state.user_data.items():
-        await persistence.update_user_data(user, data)
-    for chat, data in state.chat_data.items():
-        await persistence.update_chat_data(chat, data)
-    await persistence.update_bot_data(state.bot_data)
-    if state.callback_data is not None:
-        await persistence.update_callback_data(state.callback_data)
-    for name, states in state.conversations.items():
-        for key, value in states.items():
-            await persistence.update_conversation(name, key, value)
-    await persistence.flush()
-    if not path.exists():  # PicklePersistence.flush() writes nothing for an empty state
-        empty: dict[str, Any] = {name: {} for name in CATEGORIES if name != "callback_data"}
-        path.write_bytes(pickle.dumps({**empty, "callback_data": None}))
 
 
 def _export_pickle(args: argparse.Namespace) -> int:
@@ -758,25 +407,13 @@ def _export_pickle(args: argparse.Namespace) -> int:
     target: Path = args.pickle
     if target.exists() and not args.force:
         raise _Failure(EXIT_USAGE, f"{target} exists; pass --force to replace it")
-    # Under the round lock the categories are read as of one save of a running bot.
-    with Store(directory).round_lock():
-        state, problems = _read_json_state(directory, options)
+    state, problems = read_json_state(directory, options, one_save=True)
     if problems:
         for problem in problems.values():
             print(problem, file=sys.stderr)
         raise _Failure(EXIT_PROBLEMS, f"nothing was exported; fix {directory} first")
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        written = scratch / target.name
-        asyncio.run(_write_pickle(written, state, options))
-        with written.open("r+b") as file:
-            os.fsync(file.fileno())
-        os.replace(written, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            (scratch / target.name).unlink()
-        scratch.rmdir()
-    print(f"exported {directory} to {target} ({state.describe()})")
+    write_pickle(target, state, options)
+    print(f"exported {directory} to {target} ({_describe(state)})")
     return EXIT_OK
 
 
