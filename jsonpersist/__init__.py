@@ -8,7 +8,8 @@ from jsonpersist._errors import (
     StateWriteError,
     UnsupportedTypeError,
 )
-from jsonpersist._persistence import FORMAT_VERSION, JsonPersistence
+from jsonpersist._layout import FORMAT_VERSION
+from jsonpersist._persistence import JsonPersistence
 
 __all__ = (
     "FORMAT_VERSION",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from pathlib import Path
 from typing import Any, Generic, cast, overload
 
@@ -14,55 +13,25 @@ from telegram.ext._utils.types import BD, CD, UD, CDCData, ConversationDict, Con
 
 from jsonpersist._codec import Codec, TypeRegistry
 from jsonpersist._errors import CorruptStateError, JsonPersistError, UnsupportedTypeError
+from jsonpersist._layout import (
+    BY_ID,
+    DROP,
+    FORMAT_VERSION,
+    LIVE,
+    SORT,
+    WHOLE,
+    Slot,
+    entry_line,
+    entry_where,
+    render,
+    render_chunks,
+    replace_contents,
+    sorted_keys,
+    strict_tree,
+)
 from jsonpersist._store import DEFAULT_MAX_FILE_SIZE, Signature, Store
 
-__all__ = ("FORMAT_VERSION", "JsonPersistence")
-
-#: The version of the state-file layout, written into every file as ``"jsonpersist"``.
-FORMAT_VERSION = 1
-_SORT = orjson.OPT_SORT_KEYS
-_DROP = object()  # staged in place of a value: the entry is to be removed
-_LIVE = object()  # staged for a conversation handler: its states are copied when the round runs
-_WHOLE = "\x00whole"  # the key of a value category laid out on one line
-_BY_ID = frozenset({"user_data", "chat_data"})
-
-
-class _Slot:
-    """One category: its file, the encoded lines of its last save and what awaits encoding."""
-
-    __slots__ = (
-        "broken",
-        "external",
-        "file",
-        "held",
-        "keyed",
-        "lines",
-        "loaded",
-        "name",
-        "order",
-        "pending",
-        "saved",
-        "seen",
-        "unsaved",
-    )
-
-    def __init__(self, name: str, keyed: bool) -> None:
-        self.name = name
-        self.file = f"{name}.json"
-        self.keyed = keyed  # entries are users/chats/handlers, merged one by one
-        self.loaded = False
-        self.broken: CorruptStateError | None = None
-        self.lines: dict[Any, bytes] = {}
-        self.order: list[Any] | None = None  # the sorted keys of ``lines``; None: sort again
-        self.pending: dict[Any, Any] = {}
-        self.unsaved = False
-        # With ``watch``: the version of the file last loaded or written, the entries someone
-        # else changed that the application has not been given yet, and the error of a
-        # malformed edit that keeps this category from being written until it is fixed.
-        self.seen: Signature | None = None
-        self.saved: dict[Any, bytes] = {}  # the lines of that version
-        self.external: dict[Any, Any] = {}
-        self.held: CorruptStateError | None = None
+__all__ = ("JsonPersistence",)
 
 
 class _RoundDone(asyncio.Future[None]):
@@ -86,87 +55,7 @@ class _Round:
         self.errors: dict[tuple[str, Any], BaseException] = {}
 
     def error_for(self, category: str, key: Any) -> BaseException | None:
-        return self.errors.get((category, key)) or self.errors.get((category, _WHOLE))
-
-
-def _line(key: Any, value: bytes) -> bytes:
-    """The line of one entry; a value category laid out whole is just its value."""
-    if type(key) is int:
-        return b'    "%d": %b' % (key, value)
-    if key is _WHOLE:
-        return value
-    return b"    " + orjson.dumps(str(key)) + b": " + value
-
-
-def _sorted_keys(name: str, lines: dict[Any, bytes]) -> list[Any]:
-    """User and chat ids sort as numbers, other keys as text."""
-    return sorted(lines) if name in _BY_ID else sorted(lines, key=str)
-
-
-def _render_chunks(name: str, lines: dict[Any, bytes], order: list[Any] | None) -> list[bytes]:
-    """Lays a category out: a short header, then one line per entry, sorted.
-
-    A change to one entry is a one-line diff. The pieces are written as they are (with
-    ``writev``), so the whole file never has to exist as one buffer.
-    """
-    head = b'{\n  "jsonpersist": %d,\n  "category": "%s",\n  "data": ' % (
-        FORMAT_VERSION,
-        name.encode(),
-    )
-    if _WHOLE in lines:
-        return [head, lines[_WHOLE], b"\n}\n"]
-    if not lines:
-        return [head, b"{}\n}\n"]
-    chunks = [head, b"{\n"]
-    separator = b",\n"
-    for key in order if order is not None else _sorted_keys(name, lines):
-        chunks.append(lines[key])
-        chunks.append(separator)
-    chunks[-1] = b"\n  }\n}\n"
-    return chunks
-
-
-def _render(name: str, lines: dict[Any, bytes]) -> bytes:
-    return b"".join(_render_chunks(name, lines, None))
-
-
-def _where(name: str, key: Any) -> str:
-    """How error messages name an entry: ``user_data[123]``, or ``bot_data['motd']``."""
-    return name if key is _WHOLE else f"{name}[{key!r}]"
-
-
-def _replace_contents(target: Any, value: Any) -> None:
-    """Gives the application's object (which handlers hold) new contents, in place."""
-    target.clear()
-    target.update(value)
-
-
-def _strict_tree(raw: bytes, path: Path) -> Any:
-    """Parses a file that is not byte-for-byte what jsonpersist writes (e.g. hand-edited).
-
-    Slower than orjson, but it refuses duplicate keys and NaN literals and keeps integers of
-    any size exactly, where orjson would silently resolve or round them.
-    """
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in items:
-            if key in out:
-                raise ValueError(f"duplicate key {key!r} in one object")
-            out[key] = value
-        return out
-
-    def constant(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
-    except UnicodeDecodeError as exc:
-        raise CorruptStateError(f"invalid UTF-8 at byte {exc.start}", file=path) from None
-    except RecursionError:
-        raise CorruptStateError("nested too deeply", file=path) from None
-    except ValueError as exc:
-        raise CorruptStateError(str(exc), file=path) from None
+        return self.errors.get((category, key)) or self.errors.get((category, WHOLE))
 
 
 class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
@@ -295,7 +184,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             "ContextTypes[Any, UD, CD, BD]", context_types or ContextTypes()
         )
         self._slots = {
-            name: _Slot(name, keyed)
+            name: Slot(name, keyed)
             for name, keyed in (
                 ("user_data", True),
                 ("chat_data", True),
@@ -329,9 +218,9 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
     def _enabled(self, name: str) -> bool:
         return name == "conversations" or bool(getattr(self.store_data, name))
 
-    def _to_value(self, slot: _Slot, where: str, value: Any) -> Any:
+    def _to_value(self, slot: Slot, where: str, value: Any) -> Any:
         """Turns a decoded entry of a keyed category into what the application expects."""
-        if slot.name in _BY_ID:
+        if slot.name in BY_ID:
             return self._as_context_type(slot.name, where, value)
         if slot.name == "conversations" and type(value) is not dict:
             raise CorruptStateError(
@@ -375,8 +264,8 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
     def _file(self, name: str) -> Path:
         return self._store.path(f"{name}.json")
 
-    def _key_of(self, slot: _Slot, text: str) -> Any:
-        if slot.name in _BY_ID:
+    def _key_of(self, slot: Slot, text: str) -> Any:
+        if slot.name in BY_ID:
             if not (text.lstrip("-").isdigit() and text.isascii() and str(int(text)) == text):
                 raise CorruptStateError(
                     "ids must be integers written plainly (like 123 or -100123)",
@@ -388,7 +277,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
 
     # ---------------------------------------------------------------------------- loading
 
-    def _parse(self, slot: _Slot, raw: bytes) -> tuple[dict[Any, bytes], dict[Any, Any]]:
+    def _parse(self, slot: Slot, raw: bytes) -> tuple[dict[Any, bytes], dict[Any, Any]]:
         """Parses a category file into its lines and decoded values. Runs off the loop."""
         path = self._file(slot.name)
         try:
@@ -402,12 +291,13 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         data = self._data_of(slot, tree, path)
         members = self._members(slot, data, strict=False)
         lines = {
-            key: _line(key, orjson.dumps(member, option=_SORT)) for key, member in members.items()
+            key: entry_line(key, orjson.dumps(member, option=SORT))
+            for key, member in members.items()
         }
-        if _render(slot.name, lines) == raw:
+        if render(slot.name, lines) == raw:
             values = {}
             for key, member in members.items():
-                where = _where(slot.name, key)
+                where = entry_where(slot.name, key)
                 plain = b'"$' not in lines[key]
                 value = member if plain else self._decode(member, path, where)
                 values[key] = self._to_value(slot, where, value)
@@ -415,17 +305,17 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             return lines, values
         # Not what jsonpersist writes (edited by hand, or damaged): parse strictly, then
         # store it canonically from now on.
-        members = self._members(slot, self._data_of(slot, _strict_tree(raw, path), path))
+        members = self._members(slot, self._data_of(slot, strict_tree(raw, path), path))
         values, lines = {}, {}
         for key, member in members.items():
-            where = _where(slot.name, key)
+            where = entry_where(slot.name, key)
             value = self._decode(member, path, where)
-            lines[key] = _line(key, self.codec.dumps(value, where))
+            lines[key] = entry_line(key, self.codec.dumps(value, where))
             values[key] = self._to_value(slot, where, value)
         self._check_shape(slot, values)
         return lines, values
 
-    def _check_shape(self, slot: _Slot, values: dict[Any, Any]) -> None:
+    def _check_shape(self, slot: Slot, values: dict[Any, Any]) -> None:
         """Checks that a value category's members make what PTB expects, at load time."""
         if values and slot.name == "bot_data":
             self._assemble(slot, values)
@@ -438,7 +328,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         except CorruptStateError as exc:
             raise CorruptStateError(str(exc), file=path) from None
 
-    def _data_of(self, slot: _Slot, tree: Any, path: Path) -> Any:
+    def _data_of(self, slot: Slot, tree: Any, path: Path) -> Any:
         if type(tree) is not dict or set(tree) != {"jsonpersist", "category", "data"}:
             raise CorruptStateError(
                 'expected an object with the keys "jsonpersist", "category" and "data"',
@@ -456,12 +346,12 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             )
         return tree["data"]
 
-    def _members(self, slot: _Slot, data: Any, strict: bool = True) -> dict[Any, Any]:
+    def _members(self, slot: Slot, data: Any, strict: bool = True) -> dict[Any, Any]:
         """Splits a category's data into the entries that get a line each."""
         if slot.keyed:
             if type(data) is not dict:
                 raise CorruptStateError('"data" must be an object', file=self._file(slot.name))
-            if slot.name in _BY_ID and strict is False:
+            if slot.name in BY_ID and strict is False:
                 # int() is lenient ("010", " 1"), but such a key cannot render back to the
                 # same bytes, which sends the file to the strict path and _key_of.
                 try:
@@ -481,9 +371,9 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             return members
         if type(data) is dict and not any(key[:1] == "$" for key in data):
             return dict(data)
-        return {_WHOLE: data}
+        return {WHOLE: data}
 
-    async def _load(self, slot: _Slot) -> dict[Any, Any]:
+    async def _load(self, slot: Slot) -> dict[Any, Any]:
         """Loads (or, when loaded, re-reads from the saved lines) a category's values."""
         if slot.broken is not None:
             raise slot.broken
@@ -499,13 +389,13 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         return values
 
     def _read_and_parse(
-        self, slot: _Slot
+        self, slot: Slot
     ) -> tuple[dict[Any, bytes], dict[Any, Any], Signature | None]:
         """Takes the directory, reads a category's file and parses it, in one thread hop."""
         if not self.read_only:
             self._store.open()
         if slot.loaded:
-            raw: bytes | None = _render(slot.name, slot.lines)
+            raw: bytes | None = render(slot.name, slot.lines)
             version = slot.seen
         else:
             raw, version = self._store.read_version(slot.file)
@@ -519,10 +409,10 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             # Replaying a journal and writing .gitignore fsync: keep that off the loop.
             await asyncio.to_thread(self._store.open)
 
-    def _assemble(self, slot: _Slot, values: dict[Any, Any]) -> Any:
+    def _assemble(self, slot: Slot, values: dict[Any, Any]) -> Any:
         """Puts a value category laid out one member per line back together."""
-        if _WHOLE in values:
-            values = values[_WHOLE]
+        if WHOLE in values:
+            values = values[WHOLE]
         if slot.name == "bot_data":
             return self._as_context_type("bot_data", "bot_data", values)
         return values
@@ -650,7 +540,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         Args:
             data (:obj:`dict` | :attr:`telegram.ext.ContextTypes.bot_data`): The bot data.
         """
-        await self._save("bot_data", _WHOLE, data)
+        await self._save("bot_data", WHOLE, data)
 
     async def update_callback_data(self, data: CDCData) -> None:
         """Saves the callback data, see :meth:`update_user_data`.
@@ -659,7 +549,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             data (:obj:`tuple`): The data of the callback data cache, as
                 ``(list[(keyboard_id, time, {button_id: object})], {query_id: keyboard_id})``.
         """
-        await self._save("callback_data", _WHOLE, data)
+        await self._save("callback_data", WHOLE, data)
 
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
@@ -680,7 +570,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         else:
             states[key] = new_state
         try:
-            await self._save("conversations", name, _LIVE)
+            await self._save("conversations", name, LIVE)
         except UnsupportedTypeError:
             if previous is None:  # keep what was last saved, so later updates still work
                 states.pop(key, None)
@@ -694,7 +584,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         Args:
             chat_id (:obj:`int`): The chat.
         """
-        await self._save("chat_data", chat_id, _DROP)
+        await self._save("chat_data", chat_id, DROP)
 
     async def drop_user_data(self, user_id: int) -> None:
         """Removes a user's data, see :meth:`update_user_data`.
@@ -702,7 +592,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         Args:
             user_id (:obj:`int`): The user.
         """
-        await self._save("user_data", user_id, _DROP)
+        await self._save("user_data", user_id, DROP)
 
     async def refresh_user_data(self, user_id: int, user_data: UD) -> None:  # type: ignore[override]
         """With ``watch``, updates ``user_data`` in place from an edit of ``user_data.json``.
@@ -741,7 +631,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         slot = self._slots["bot_data"]
         if self._pick_up_edits(slot):
             members = self._apply_external(slot)
-            _replace_contents(bot_data, self._assemble(slot, members) if members else {})
+            replace_contents(bot_data, self._assemble(slot, members) if members else {})
         self._refresh_callback_data()
 
     def _refresh_callback_data(self) -> None:
@@ -759,14 +649,14 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         slot = self._slots[name]
         if self._pick_up_edits(slot) and key in slot.external:
             value = slot.external.pop(key)
-            _replace_contents(data, {} if value is _DROP else value)
+            replace_contents(data, {} if value is DROP else value)
 
-    def _apply_external(self, slot: _Slot) -> dict[Any, Any]:
+    def _apply_external(self, slot: Slot) -> dict[Any, Any]:
         """Takes a value category's edited members; the whole value is the saved lines."""
         slot.external.clear()
-        return self._parse(slot, _render(slot.name, slot.lines))[1]
+        return self._parse(slot, render(slot.name, slot.lines))[1]
 
-    def _pick_up_edits(self, slot: _Slot) -> bool:
+    def _pick_up_edits(self, slot: Slot) -> bool:
         """Loads the file if someone else changed it since it was last loaded or written.
 
         A malformed edit is only recorded here (the handler goes on with the data in memory);
@@ -788,7 +678,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
                 self._merge_file(slot, version)
         return bool(slot.external)
 
-    def _merge_file(self, slot: _Slot, version: Signature | None) -> None:
+    def _merge_file(self, slot: Slot, version: Signature | None) -> None:
         """Merges someone else's version of the file into ``slot.lines``.
 
         An entry that differs between the file and ``slot.saved`` (what this persistence last
@@ -808,21 +698,23 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
                 if slot.name == "conversations" and key in theirs and key in slot.lines:
                     # Both changed one handler: merge per conversation, the person's first.
                     merged = self._merge_states(key, base.get(key), slot.lines[key], values[key])
-                    slot.lines[key] = _line(key, self.codec.dumps(merged, _where(slot.name, key)))
+                    slot.lines[key] = entry_line(
+                        key, self.codec.dumps(merged, entry_where(slot.name, key))
+                    )
                     slot.external[key] = merged
                 elif key in theirs:
                     slot.lines[key] = theirs[key]
                     slot.external[key] = values[key]
                 else:
                     slot.lines.pop(key, None)
-                    slot.external[key] = _DROP
+                    slot.external[key] = DROP
                 slot.unsaved = True
         if slot.name == "conversations" and self._conversation_states is not None:
             # PTB has no hook to hand a running ConversationHandler new states; keep the
             # edited ones here so that the next save of that handler does not undo them.
             for name in list(slot.external):
                 states = slot.external.pop(name)
-                if states is _DROP:
+                if states is DROP:
                     self._conversation_states.pop(name, None)
                 else:
                     self._conversation_states[name] = states
@@ -842,8 +734,8 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         return merged
 
     def _line_value(self, key: Any, line: bytes) -> Any:
-        prefix = len(_line(key, b""))
-        return self.codec.decode(orjson.loads(line[prefix:]), _where("conversations", key))
+        prefix = len(entry_line(key, b""))
+        return self.codec.decode(orjson.loads(line[prefix:]), entry_where("conversations", key))
 
     async def flush(self) -> None:
         """Writes whatever is not on disk yet and releases the directory.
@@ -915,7 +807,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             async with self._round_lock:
                 round_.errors = await asyncio.to_thread(self._save_batch, batch)
         except Exception as exc:
-            round_.errors = {(name, _WHOLE): exc for name in batch}
+            round_.errors = {(name, WHOLE): exc for name in batch}
         finally:
             round_.done.set_result(None)
 
@@ -937,11 +829,11 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
                 self._commit(changed)
             except JsonPersistError as exc:
                 for slot in changed:
-                    errors[(slot.name, _WHOLE)] = exc
+                    errors[(slot.name, WHOLE)] = exc
         return errors
 
     def _encode_entries(
-        self, slot: _Slot, entries: dict[Any, Any], errors: dict[tuple[str, Any], BaseException]
+        self, slot: Slot, entries: dict[Any, Any], errors: dict[tuple[str, Any], BaseException]
     ) -> None:
         """Encodes staged entries into ``slot.lines``, marking the slot unsaved if any changed.
 
@@ -951,27 +843,30 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         lines = slot.lines
         if not slot.keyed:
             try:
-                value = self._to_storable(slot.name, entries[_WHOLE])
+                value = self._to_storable(slot.name, entries[WHOLE])
                 tree = self.codec.encode(value, slot.name)
             except UnsupportedTypeError as exc:
-                errors[(slot.name, _WHOLE)] = exc
+                errors[(slot.name, WHOLE)] = exc
                 return
             members = self._members(slot, tree)
             new = {
-                key: _line(key, orjson.dumps(item, option=_SORT)) for key, item in members.items()
+                key: entry_line(key, orjson.dumps(item, option=SORT))
+                for key, item in members.items()
             }
             if new != lines:
                 slot.lines, slot.order, slot.unsaved = new, None, True
             return
         for key, value in entries.items():
-            if value is _DROP:
+            if value is DROP:
                 if lines.pop(key, None) is not None:
                     slot.order, slot.unsaved = None, True
                 continue
             try:
-                line = _line(
+                line = entry_line(
                     key,
-                    self.codec.dumps(self._to_storable(slot.name, value), _where(slot.name, key)),
+                    self.codec.dumps(
+                        self._to_storable(slot.name, value), entry_where(slot.name, key)
+                    ),
                 )
             except UnsupportedTypeError as exc:
                 errors[(slot.name, key)] = exc
@@ -985,7 +880,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
 
     def _merged_before_write(
         self,
-        slot: _Slot,
+        slot: Slot,
         entries: dict[Any, Any],
         errors: dict[tuple[str, Any], BaseException],
     ) -> bool:
@@ -1007,11 +902,11 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             errors[(slot.name, key)] = slot.held
         return False
 
-    def _commit(self, slots: list[_Slot]) -> None:
+    def _commit(self, slots: list[Slot]) -> None:
         for slot in slots:
             if slot.order is None:
-                slot.order = _sorted_keys(slot.name, slot.lines)
-        files = {slot.file: _render_chunks(slot.name, slot.lines, slot.order) for slot in slots}
+                slot.order = sorted_keys(slot.name, slot.lines)
+        files = {slot.file: render_chunks(slot.name, slot.lines, slot.order) for slot in slots}
         versions = self._store.write(files)
         for slot in slots:
             slot.unsaved, slot.seen = False, versions[slot.file]
@@ -1025,7 +920,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         slot = self._slots[name]
         if not slot.loaded:
             return None
-        return self._parse(slot, _render(name, slot.lines))[1]
+        return self._parse(slot, render(name, slot.lines))[1]
 
     @property
     def user_data(self) -> dict[int, dict[Any, Any]] | None:
@@ -1061,7 +956,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
     def _file_text(self, name: str) -> str:
         raw = self._store.read(f"{name}.json")
         if raw is None:
-            raw = _render(name, {})
+            raw = render(name, {})
         return raw.decode("utf-8")
 
     @property
