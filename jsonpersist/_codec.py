@@ -593,16 +593,24 @@ def _format_datetime(value: datetime) -> str:
     )
 
 
+def _whole_second_offset(tz: tzinfo | None) -> None:
+    """Refuses what the encoder refuses: an offset with a fraction of a second."""
+    offset = tz.utcoffset(None) if type(tz) is timezone else None
+    if offset is not None and offset % timedelta(seconds=1):
+        raise ValueError("a UTC offset with a fraction of a second")
+
+
 def _parse_datetime(text: str) -> datetime:
     stamp, _, zone = text.partition("[")
     value = datetime.fromisoformat(stamp)
+    _whole_second_offset(value.tzinfo)
     if not zone:
         return value
     if not zone.endswith("]") or value.tzinfo is None:
         raise ValueError("a zone needs an offset and a closing ]")
     try:
         tz: tzinfo = ZoneInfo(zone[:-1])
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a tzdata folder
         raise ValueError(f"unknown time zone {zone[:-1]!r}") from exc
     local = value.replace(tzinfo=tz)
     if local.utcoffset() != value.utcoffset():  # the second of two ambiguous wall times
@@ -617,10 +625,18 @@ def _format_timedelta(value: timedelta) -> str:
     return f"{sign}{seconds}.{fraction:06d}".rstrip("0").rstrip(".")
 
 
+def _parse_time(text: str) -> time:
+    value = time.fromisoformat(text)
+    _whole_second_offset(value.tzinfo)
+    return value
+
+
 def _parse_timedelta(text: str) -> timedelta:
     amount = Decimal(text)
     if not amount.is_finite():
         raise ValueError("not a finite number of seconds")
+    if amount.adjusted() > 15:  # noqa: PLR2004 - timedelta ends below 10**14 s; don't build a huge int
+        raise ValueError("longer than a timedelta can be")
     micros = amount.scaleb(6)
     if micros != micros.to_integral_value():
         raise ValueError("more precise than a microsecond")
@@ -648,7 +664,7 @@ _SCALAR_TAGS: dict[str, Callable[[str], Any]] = {
     "$bytes": lambda text: base64.b64decode(text, validate=True),
     "$datetime": _parse_datetime,
     "$date": date.fromisoformat,
-    "$time": time.fromisoformat,
+    "$time": _parse_time,
     "$timedelta": _parse_timedelta,
     "$decimal": Decimal,
     "$uuid": uuid.UUID,

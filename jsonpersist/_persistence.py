@@ -11,7 +11,7 @@ import orjson
 from telegram.ext import ContextTypes, DictPersistence, PersistenceInput
 from telegram.ext._utils.types import BD, CD, UD, CDCData, ConversationDict, ConversationKey
 
-from jsonpersist._codec import Codec, TypeRegistry
+from jsonpersist._codec import MAX_DEPTH, Codec, TypeRegistry
 from jsonpersist._errors import CorruptStateError, JsonPersistError, UnsupportedTypeError
 from jsonpersist._layout import (
     BY_ID,
@@ -290,10 +290,13 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             ) from None
         data = self._data_of(slot, tree, path)
         members = self._members(slot, data, strict=False)
-        lines = {
-            key: entry_line(key, orjson.dumps(member, option=SORT))
-            for key, member in members.items()
-        }
+        try:
+            lines = {
+                key: entry_line(key, orjson.dumps(member, option=SORT))
+                for key, member in members.items()
+            }
+        except orjson.JSONEncodeError:  # orjson reads 1024 levels but writes only 254
+            raise CorruptStateError(f"nested deeper than {MAX_DEPTH} levels", file=path) from None
         if render(slot.name, lines) == raw:
             values = {}
             for key, member in members.items():
@@ -487,7 +490,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
                 (str(kid), float(time), dict(buttons)) for kid, time, buttons in data["keyboards"]
             ]
             return keyboards, dict(data["queries"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CorruptStateError(
                 f"not the shape of callback data: {exc!r}", file=self._file("callback_data")
             ) from None

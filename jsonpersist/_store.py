@@ -184,10 +184,11 @@ class Store:
                     file=path,
                 ) from None
             raise
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # before fdopen, which refuses a directory itself
+            os.close(fd)
+            raise CorruptStateError("is not a regular file", file=path)
         with os.fdopen(fd, "rb") as file:
-            info = os.fstat(file.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise CorruptStateError("is not a regular file", file=path)
             if info.st_size > self.max_file_size:
                 raise CorruptStateError(
                     f"is {info.st_size:,} bytes, more than max_file_size "

@@ -1,0 +1,352 @@
+"""Damaged state files: every truncation and 10,000 random byte mutations of real files.
+
+Each load either succeeds with data of the right shape (that can be saved again) or raises
+:class:`~jsonpersist.CorruptStateError` naming the file, never anything else; the file is never
+rewritten, and an update of the damaged category raises instead of replacing it.
+
+The representative files are written by the real persistence from values that use every kind
+of tag (tuples, sets, int keys, big ints, bytes, datetimes with zones, Decimals, UUIDs,
+Telegram objects with the bot placeholder, the ``$`` escape).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from telegram import Chat, Message, User
+
+from jsonpersist import CorruptStateError, JsonPersistence
+
+CATEGORIES = ("user_data", "chat_data", "bot_data", "callback_data", "conversations")
+CONVERSATION = "conv"
+MUTATIONS = 10_000
+INTERESTING = b'{}[]":,\\$-+.0123456789eEtfn \n\x00\x7f\x80\xbf\xc3\xed\xf0\xff'
+
+
+def representative_values() -> dict[str, Any]:
+    """A state that uses every kind of tag the codec writes."""
+    user = User(7, "Ann", is_bot=False)
+    message = Message(
+        42, datetime(2024, 5, 1, 12, tzinfo=timezone.utc), Chat(7, "private"), from_user=user
+    )
+    return {
+        "user_data": {
+            7: {
+                "name": "Ann",
+                "cart": [("apple", 2), ("pear", 1)],
+                "seen": {1, 2, 3},
+                5: None,
+                "last": message,
+                "when": datetime(2024, 3, 31, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+            },
+            123456789: {"$price": Decimal("9.90"), "big": 2**80, "ratio": -0.5},
+        },
+        "chat_data": {
+            -100123: {
+                "members": frozenset({7, 8}),
+                "limits": {1: 2.5, (2, "x"): [None, True]},
+                "blob": b"\x00\xffbinary",
+            },
+            8: {"id": uuid.UUID(int=5), "day": date(2024, 2, 29), "tz": "\u00e9\u4e2d"},
+        },
+        "bot_data": {
+            "counter": 3,
+            "every": timedelta(hours=1, microseconds=5),
+            "inf": float("inf"),
+            "nested": {"a": [1, [2, [3, {"b": (4,)}]]]},
+        },
+        "callback_data": (
+            [("kb-1", 1700000000.5, {"b1": ("pay", 10), "b2": {1: "one"}})],
+            {"query-1": "kb-1"},
+        ),
+        "conversations": {(7, 7): "ASK_NAME", (8, -100123): 2},
+    }
+
+
+async def write_state(directory: Path) -> dict[str, bytes]:
+    """Saves the representative state with the real persistence; returns the files' bytes."""
+    values = representative_values()
+    persistence = JsonPersistence(directory)
+    for name in CATEGORIES:
+        await getter(persistence, name)()
+    await asyncio.gather(
+        *(persistence.update_user_data(k, v) for k, v in values["user_data"].items()),
+        *(persistence.update_chat_data(k, v) for k, v in values["chat_data"].items()),
+        persistence.update_bot_data(values["bot_data"]),
+        persistence.update_callback_data(values["callback_data"]),
+        *(
+            persistence.update_conversation(CONVERSATION, k, v)
+            for k, v in values["conversations"].items()
+        ),
+    )
+    await persistence.flush()
+    return {name: (directory / f"{name}.json").read_bytes() for name in CATEGORIES}
+
+
+def getter(persistence: JsonPersistence, name: str) -> Callable[[], Coroutine[Any, Any, Any]]:
+    if name == "conversations":
+        return lambda: persistence.get_conversations(CONVERSATION)
+    return getattr(persistence, f"get_{name}")  # type: ignore[no-any-return]
+
+
+def updater(persistence: JsonPersistence, name: str) -> Coroutine[Any, Any, None]:
+    """An ordinary update of the category, as the application would send it."""
+    if name == "user_data":
+        return persistence.update_user_data(7, {"new": 1})
+    if name == "chat_data":
+        return persistence.update_chat_data(-100123, {"new": 1})
+    if name == "bot_data":
+        return persistence.update_bot_data({"new": 1})
+    if name == "callback_data":
+        return persistence.update_callback_data(([("kb-2", 1.0, {"b": 1})], {}))
+    return persistence.update_conversation(CONVERSATION, (7, 7), "NEW")
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    return asyncio.run(write_state(tmp_path_factory.mktemp("originals")))
+
+
+def test_the_representative_files_round_trip(originals: dict[str, bytes], tmp_path: Path) -> None:
+    expected = representative_values()
+
+    async def load() -> dict[str, Any]:
+        for name, raw in originals.items():
+            (tmp_path / f"{name}.json").write_bytes(raw)
+        persistence = JsonPersistence(tmp_path, read_only=True)
+        return {name: await getter(persistence, name)() for name in CATEGORIES}
+
+    loaded = asyncio.run(load())
+    expected["conversations"] = dict(expected["conversations"])
+    assert loaded == expected
+    assert all(100 < len(raw) < 3000 for raw in originals.values()), "keep the sweeps fast"
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def check_shape(name: str, value: Any, persistence: JsonPersistence) -> None:
+    """A successful load must give the application what it expects, and be storable again."""
+    codec = persistence.codec
+    if name in ("user_data", "chat_data"):
+        assert type(value) is dict
+        for key, entry in value.items():
+            assert type(key) is int
+            assert isinstance(entry, dict)
+            codec.dumps(entry)
+    elif name == "bot_data":
+        assert isinstance(value, dict)
+        codec.dumps(value)
+    elif name == "callback_data":
+        if value is not None:
+            keyboards, queries = value
+            for keyboard_id, stamp, buttons in keyboards:
+                assert type(keyboard_id) is str
+                assert type(stamp) is float
+                assert type(buttons) is dict
+            assert type(queries) is dict
+            codec.dumps(value)
+    else:
+        assert type(value) is dict
+        codec.dumps(value)
+
+
+class Outcomes:
+    """Counts the outcomes; any exception other than CorruptStateError fails the test."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.failures: list[str] = []
+
+    async def load(self, directory: Path, name: str, raw: bytes, label: str) -> bool:
+        """Loads ``raw`` as the category's file (read-only); returns whether it loaded."""
+        path = directory / f"{name}.json"
+        path.write_bytes(raw)
+        persistence = JsonPersistence(directory, read_only=True)
+        try:
+            value = await getter(persistence, name)()
+        except CorruptStateError as exc:
+            self.counts[f"{name}: CorruptStateError"] += 1
+            if exc.file != path or str(path) not in str(exc):
+                self.failures.append(f"{label}: the error does not name the file: {exc}")
+            return False
+        except Exception as exc:
+            self.failures.append(f"{label}: {type(exc).__name__}: {exc}"[:300])
+            return False
+        else:
+            self.counts[f"{name}: loaded"] += 1
+            try:
+                check_shape(name, value, persistence)
+            except Exception as exc:
+                self.failures.append(f"{label}: loaded a bad shape: {exc!r}"[:300])
+            return True
+        finally:
+            if path.read_bytes() != raw:
+                self.failures.append(f"{label}: the file was rewritten")
+
+    async def refuse_update(self, directory: Path, name: str, raw: bytes, label: str) -> None:
+        """With a writable persistence: a failed load is followed by a refused update."""
+        directory.mkdir(exist_ok=True)
+        path = directory / f"{name}.json"
+        path.write_bytes(raw)
+        persistence = JsonPersistence(directory)
+        try:
+            try:
+                await getter(persistence, name)()
+            except CorruptStateError:
+                pass
+            except Exception as exc:
+                self.failures.append(f"{label}: {type(exc).__name__}: {exc}"[:300])
+            else:
+                return
+            try:
+                await updater(persistence, name)
+            except CorruptStateError:
+                self.counts[f"{name}: update refused"] += 1
+            except Exception as exc:
+                self.failures.append(f"{label}: the update raised {type(exc).__name__}: {exc}")
+            else:
+                self.failures.append(f"{label}: the update went through")
+            if path.read_bytes() != raw:
+                self.failures.append(f"{label}: the damaged file was replaced")
+        finally:
+            await persistence.flush()
+
+
+def mutate(raw: bytes, rng: random.Random) -> bytes:
+    """One to three random edits: flip, set, insert, delete, duplicate or swap bytes."""
+    data = bytearray(raw)
+    for _ in range(rng.choice((1, 1, 1, 2, 3))):
+        at = rng.randrange(len(data)) if data else 0
+        kind = rng.randrange(7)
+        if kind == 0 and data:
+            data[at] ^= 1 << rng.randrange(8)
+        elif kind == 1 and data:
+            data[at] = rng.randrange(256)
+        elif kind == 2:
+            data.insert(at, rng.choice(INTERESTING))
+        elif kind == 3 and data:
+            del data[at : at + rng.randint(1, 4)]
+        elif kind == 4 and data:
+            data[at] = rng.choice(INTERESTING)
+        elif kind == 5:
+            chunk = data[at : at + rng.randint(1, 40)]
+            data[at:at] = chunk
+        elif data:
+            other = rng.randrange(len(data))
+            data[at], data[other] = data[other], data[at]
+    return bytes(data)
+
+
+# ---------------------------------------------------------------------------- the sweeps
+
+
+@pytest.mark.parametrize("name", CATEGORIES)
+async def test_every_truncation(name: str, originals: dict[str, bytes], tmp_path: Path) -> None:
+    raw = originals[name]
+    outcomes = Outcomes()
+    loaded = []
+    for size in range(len(raw)):
+        if await outcomes.load(tmp_path, name, raw[:size], f"{name}[:{size}]"):
+            loaded.append(size)
+    # Only the file without its final newline is still a whole JSON document.
+    assert loaded == [len(raw) - 1]
+    sample = [size for size in range(0, len(raw), 7) if size != len(raw) - 1]
+    for size in sample:
+        await outcomes.refuse_update(tmp_path, name, raw[:size], f"{name}[:{size}]")
+    assert outcomes.failures == []
+    assert outcomes.counts[f"{name}: update refused"] == len(sample)
+
+
+def mutations(originals: dict[str, bytes]) -> list[tuple[str, bytes]]:
+    """The same seeded mutations for every test: (category, damaged bytes)."""
+    rng = random.Random(20240501)
+    return [
+        (
+            CATEGORIES[index % len(CATEGORIES)],
+            mutate(originals[CATEGORIES[index % len(CATEGORIES)]], rng),
+        )
+        for index in range(MUTATIONS)
+    ]
+
+
+async def test_random_mutations(originals: dict[str, bytes], tmp_path: Path) -> None:
+    outcomes = Outcomes()
+    started = time.perf_counter()
+    for index, (name, raw) in enumerate(mutations(originals)):
+        await outcomes.load(tmp_path, name, raw, f"mutation {index} of {name}")
+    seconds = time.perf_counter() - started
+    print(f"\n{MUTATIONS} mutations loaded in {seconds:.1f} s:")
+    for outcome, count in sorted(outcomes.counts.items()):
+        print(f"  {outcome}: {count}")
+    assert outcomes.failures[:20] == [], "\n".join(outcomes.failures[:20])
+    for name in CATEGORIES:  # the mutations do not just break the syntax
+        assert outcomes.counts[f"{name}: loaded"] > 50
+
+
+@pytest.mark.parametrize("name", CATEGORIES)
+async def test_random_mutations_are_never_overwritten(
+    name: str, originals: dict[str, bytes], tmp_path: Path
+) -> None:
+    """Every 10th mutation of the category, loaded by a writable persistence, then updated."""
+    outcomes = Outcomes()
+    damaged = [(i, raw) for i, (kind, raw) in enumerate(mutations(originals)) if kind == name]
+    for index, raw in damaged[::10]:
+        await outcomes.refuse_update(tmp_path, name, raw, f"mutation {index} of {name}")
+    assert outcomes.failures[:20] == [], "\n".join(outcomes.failures[:20])
+    assert outcomes.counts[f"{name}: update refused"] > 150
+
+
+# ------------------------------------------------------------ shapes found after parsing
+
+
+WRONG_SHAPES = {
+    "bot_data": b"[1, 2]",
+    "callback_data": b'{"keyboards": 5, "queries": {}}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_SHAPES))
+async def test_a_valid_file_of_the_wrong_shape_is_never_overwritten(
+    name: str, tmp_path: Path
+) -> None:
+    raw = b'{\n  "jsonpersist": 1,\n  "category": "%s",\n  "data": %s\n}\n' % (
+        name.encode(),
+        WRONG_SHAPES[name],
+    )
+    outcomes = Outcomes()
+    assert not await outcomes.load(tmp_path, name, raw, name)
+    await outcomes.refuse_update(tmp_path / "writable", name, raw, name)
+    assert outcomes.failures == []
+
+
+async def test_a_damaged_file_does_not_stop_the_other_categories(
+    originals: dict[str, bytes], tmp_path: Path
+) -> None:
+    """Damage is per file: the other categories still load, and still save."""
+    for name, raw in originals.items():
+        (tmp_path / f"{name}.json").write_bytes(raw)
+    damaged = originals["chat_data"][:-40]
+    (tmp_path / "chat_data.json").write_bytes(damaged)
+    persistence = JsonPersistence(tmp_path)
+    with pytest.raises(CorruptStateError):
+        await persistence.get_chat_data()
+    assert 7 in await persistence.get_user_data()
+    await persistence.update_user_data(7, {"after": "damage"})
+    with pytest.raises(CorruptStateError):
+        await persistence.update_chat_data(8, {})
+    await persistence.flush()
+    assert (tmp_path / "chat_data.json").read_bytes() == damaged
+    reloaded = await JsonPersistence(tmp_path, read_only=True).get_user_data()
+    assert reloaded[7] == {"after": "damage"}
