@@ -1,0 +1,9 @@
+"""Fuzzes loading ``chat_data.json`` (read-only), see fuzz/README.md.
+
+Usage: ``python fuzz/fuzz_load_chat_data.py [libFuzzer flags] [corpus directories]``.
+"""
+
+import _harness
+
+if __name__ == "__main__":
+    _harness.main(_harness.load_target("chat_data"))
