@@ -58,6 +58,18 @@ class _Round:
         return self.errors.get((category, key)) or self.errors.get((category, WHOLE))
 
 
+def _canonical_lines(slot: Slot, raw: bytes, members: dict[Any, Any]) -> dict[Any, bytes] | None:
+    """The lines of a file that is byte for byte what jsonpersist writes; else :obj:`None`.
+
+    Byte equality with a fresh encoding is what proves a file has no duplicate keys, no
+    integers orjson rounded and no hand-made layout.
+    """
+    lines = {
+        key: entry_line(key, orjson.dumps(member, option=SORT)) for key, member in members.items()
+    }
+    return lines if render(slot.name, lines) == raw else None
+
+
 class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
     """Makes a bot persistent in one readable, crash-safe JSON file per category.
 
@@ -266,13 +278,17 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
 
     def _key_of(self, slot: Slot, text: str) -> Any:
         if slot.name in BY_ID:
-            if not (text.lstrip("-").isdigit() and text.isascii() and str(int(text)) == text):
+            try:
+                number: int | None = int(text)
+            except ValueError:  # not a number, or more digits than Python converts
+                number = None
+            if number is None or str(number) != text:
                 raise CorruptStateError(
                     "ids must be integers written plainly (like 123 or -100123)",
                     file=self._file(slot.name),
                     where=f"{slot.name}[{text!r}]",
                 )
-            return int(text)
+            return number
         return text
 
     # ---------------------------------------------------------------------------- loading
@@ -291,21 +307,23 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         data = self._data_of(slot, tree, path)
         members = self._members(slot, data, strict=False)
         try:
-            lines = {
-                key: entry_line(key, orjson.dumps(member, option=SORT))
-                for key, member in members.items()
-            }
+            lines = _canonical_lines(slot, raw, members)
         except orjson.JSONEncodeError:  # orjson reads 1024 levels but writes only 254
             raise CorruptStateError(f"nested deeper than {MAX_DEPTH} levels", file=path) from None
-        if render(slot.name, lines) == raw:
-            values = {}
+        if lines is not None:
+            # The common case, kept lean: a plain dict entry needs neither decoding nor a
+            # context type; the key path is only built for the entries that need work.
+            as_is = dict if slot.name == "conversations" else self._entry_class(slot)
             for key, member in members.items():
-                where = entry_where(slot.name, key)
-                plain = b'"$' not in lines[key]
-                value = member if plain else self._decode(member, path, where)
-                values[key] = self._to_value(slot, where, value)
-            self._check_shape(slot, values)
-            return lines, values
+                value = member
+                if b'"$' in lines[key]:
+                    value = self._decode(member, path, entry_where(slot.name, key))
+                if type(value) is not as_is:
+                    value = self._to_value(slot, entry_where(slot.name, key), value)
+                if value is not member:
+                    members[key] = value
+            self._check_shape(slot, members)
+            return lines, members
         # Not what jsonpersist writes (edited by hand, or damaged): parse strictly, then
         # store it canonically from now on.
         members = self._members(slot, self._data_of(slot, strict_tree(raw, path), path))
@@ -317,6 +335,14 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             values[key] = self._to_value(slot, where, value)
         self._check_shape(slot, values)
         return lines, values
+
+    def _entry_class(self, slot: Slot) -> type | None:
+        """The class a keyed entry comes back as when it needs no conversion."""
+        return (
+            dict
+            if slot.name not in BY_ID or getattr(self.context_types, slot.name) is dict
+            else None
+        )
 
     def _check_shape(self, slot: Slot, values: dict[Any, Any]) -> None:
         """Checks that a value category's members make what PTB expects, at load time."""

@@ -165,6 +165,17 @@ CASES = [
         envelope("user_data", '{"\u0667": {}}'.encode()),
         category="user_data",
     ),
+    Case(
+        "user-id-double-minus",
+        envelope("user_data", b'{"--5": {}}'),
+        category="user_data",
+    ),
+    Case(
+        "chat-id-double-minus",
+        envelope("chat_data", b'{"--100": {}}'),
+        category="chat_data",
+    ),
+    Case("user-id-minus-only", envelope("user_data", b'{"-": {}}'), category="user_data"),
     Case("user-id-underscore", envelope("user_data", b'{"1_0": {}}'), category="user_data"),
     # --------------------------------------------------------------------- the envelope
     Case("top-level-array", b"[]"),
