@@ -40,6 +40,8 @@ import pytest
 from jsonpersist import JsonPersistence
 from jsonpersist._store import JOURNAL, TEMP_SUFFIX
 
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file semantics")
+
 QUICK_CYCLES = 200
 LONG_CYCLES = int(os.environ.get("JSONPERSIST_CRASH_CYCLES", "5000"))
 #: Kills land uniformly in [0, MAX_DELAY) seconds after the child was started: some during its

@@ -14,10 +14,12 @@ import asyncio
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -416,6 +418,15 @@ MIB = 1024 * 1024
 DEFAULT_LIMIT = 512 * MIB
 
 
+@pytest.fixture
+def big_directory(tmp_path: Path) -> Iterator[Path]:
+    """A directory for one big file, removed afterwards (pytest keeps its last three runs)."""
+    directory = tmp_path / "big"
+    directory.mkdir()
+    yield directory
+    shutil.rmtree(directory)
+
+
 def sparse(path: Path, head: bytes, size: int) -> None:
     """A file of ``size`` bytes: ``head``, then NUL bytes that take no disk space."""
     with path.open("wb") as file:
@@ -423,9 +434,8 @@ def sparse(path: Path, head: bytes, size: int) -> None:
         file.truncate(size)
 
 
-def test_a_file_beyond_max_file_size_is_refused_without_reading_it(tmp_path: Path) -> None:
-    directory = tmp_path / "huge"
-    directory.mkdir()
+def test_a_file_beyond_max_file_size_is_refused_without_reading_it(big_directory: Path) -> None:
+    directory = big_directory
     sparse(directory / "bot_data.json", member(b'"'), 600 * MIB)
     result = measure(directory, DEFAULT_LIMIT)
     assert result["outcome"].startswith("CorruptStateError")
@@ -435,10 +445,9 @@ def test_a_file_beyond_max_file_size_is_refused_without_reading_it(tmp_path: Pat
     assert result["extra_mb"] < 50
 
 
-def test_a_file_of_hundreds_of_mb_within_the_limit_is_bounded(tmp_path: Path) -> None:
+def test_a_file_of_hundreds_of_mb_within_the_limit_is_bounded(big_directory: Path) -> None:
     """300 MB of NUL bytes after a valid start: read once, refused at the first bad byte."""
-    directory = tmp_path / "big"
-    directory.mkdir()
+    directory = big_directory
     sparse(directory / "bot_data.json", member(b'"'), 300 * MIB)
     result = measure(directory, DEFAULT_LIMIT)
     assert result["outcome"].startswith("CorruptStateError")
@@ -461,9 +470,8 @@ def big_string_file(path: Path, megabytes: int) -> int:
     return path.stat().st_size
 
 
-def test_a_valid_file_of_50_mb_loads_in_bounded_time_and_memory(tmp_path: Path) -> None:
-    directory = tmp_path / "valid"
-    directory.mkdir()
+def test_a_valid_file_of_50_mb_loads_in_bounded_time_and_memory(big_directory: Path) -> None:
+    directory = big_directory
     size = big_string_file(directory / "bot_data.json", 50)
     refused = measure(directory, size - 1)
     assert "max_file_size" in refused["outcome"]
@@ -474,9 +482,8 @@ def test_a_valid_file_of_50_mb_loads_in_bounded_time_and_memory(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_a_valid_file_of_400_mb_loads_in_bounded_time_and_memory(tmp_path: Path) -> None:
-    directory = tmp_path / "valid"
-    directory.mkdir()
+def test_a_valid_file_of_400_mb_loads_in_bounded_time_and_memory(big_directory: Path) -> None:
+    directory = big_directory
     size = big_string_file(directory / "bot_data.json", 400)
     loaded = measure(directory, DEFAULT_LIMIT)
     assert loaded["outcome"] == "loaded 1 keys"
