@@ -768,8 +768,8 @@ def print_breakdown(all_results: dict[int, dict[str, Any]], ks_of: dict[int, lis
                     f"{text['render']:>8} {text['write']:>8} {text['loop']:>9} {text['gc']:>8}"
                 )
     print(
-        "JsonPersistence: encode = _encode_entries; compare = the rest of _save_batch (the "
-        "line dict comparison); render = _commit minus Store.write; write = Store.write "
+        "JsonPersistence: encode = _encode_entries; compare = the rest of _save_batch "
+        "(the watch check and bookkeeping); render = _commit minus Store.write; write = Store.write "
         "(temp files, fsync, rename, directory fsync); loop+wait = round minus _save_batch "
         "(the coroutines on the loop, the hand-off to the thread). Floor: encode = "
         "orjson.dumps, write = the durable write, both on the loop. gc = time in the cyclic "
