@@ -769,7 +769,8 @@ def print_breakdown(all_results: dict[int, dict[str, Any]], ks_of: dict[int, lis
                 )
     print(
         "JsonPersistence: encode = _encode_entries; compare = the rest of _save_batch "
-        "(the watch check and bookkeeping); render = _commit minus Store.write; write = Store.write "
+        "(the watch check and bookkeeping); render = _commit minus Store.write; "
+        "write = Store.write "
         "(temp files, fsync, rename, directory fsync); loop+wait = round minus _save_batch "
         "(the coroutines on the loop, the hand-off to the thread). Floor: encode = "
         "orjson.dumps, write = the durable write, both on the loop. gc = time in the cyclic "
