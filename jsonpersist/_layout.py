@@ -22,6 +22,7 @@ __all__ = (
     "SORT",
     "WHOLE",
     "Slot",
+    "canonical_lines",
     "entry_line",
     "entry_where",
     "render",
@@ -117,6 +118,18 @@ def render_chunks(name: str, lines: dict[Any, bytes], order: list[Any] | None) -
 
 def render(name: str, lines: dict[Any, bytes]) -> bytes:
     return b"".join(render_chunks(name, lines, None))
+
+
+def canonical_lines(name: str, raw: bytes, members: dict[Any, Any]) -> dict[Any, bytes] | None:
+    """The lines of a file that is byte for byte what jsonpersist writes; else :obj:`None`.
+
+    Byte equality with a fresh encoding is what proves a file has no duplicate keys, no
+    integers orjson rounded and no hand-made layout.
+    """
+    lines = {
+        key: entry_line(key, orjson.dumps(member, option=SORT)) for key, member in members.items()
+    }
+    return lines if render(name, lines) == raw else None
 
 
 def entry_where(name: str, key: Any) -> str:

@@ -21,6 +21,7 @@ from jsonpersist._layout import (
     SORT,
     WHOLE,
     Slot,
+    canonical_lines,
     entry_line,
     entry_where,
     render,
@@ -56,18 +57,6 @@ class _Round:
 
     def error_for(self, category: str, key: Any) -> BaseException | None:
         return self.errors.get((category, key)) or self.errors.get((category, WHOLE))
-
-
-def _canonical_lines(slot: Slot, raw: bytes, members: dict[Any, Any]) -> dict[Any, bytes] | None:
-    """The lines of a file that is byte for byte what jsonpersist writes; else :obj:`None`.
-
-    Byte equality with a fresh encoding is what proves a file has no duplicate keys, no
-    integers orjson rounded and no hand-made layout.
-    """
-    lines = {
-        key: entry_line(key, orjson.dumps(member, option=SORT)) for key, member in members.items()
-    }
-    return lines if render(slot.name, lines) == raw else None
 
 
 class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
@@ -307,13 +296,13 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         data = self._data_of(slot, tree, path)
         members = self._members(slot, data, strict=False)
         try:
-            lines = _canonical_lines(slot, raw, members)
+            lines = canonical_lines(slot.name, raw, members)
         except orjson.JSONEncodeError:  # orjson reads 1024 levels but writes only 254
             raise CorruptStateError(f"nested deeper than {MAX_DEPTH} levels", file=path) from None
         if lines is not None:
             # The common case, kept lean: a plain dict entry needs neither decoding nor a
             # context type; the key path is only built for the entries that need work.
-            as_is = dict if slot.name == "conversations" else self._entry_class(slot)
+            as_is = self._entry_class(slot)
             for key, member in members.items():
                 value = member
                 if b'"$' in lines[key]:
