@@ -267,19 +267,27 @@ class Codec:
         """Encodes a value to compact, deterministic JSON bytes (keys sorted).
 
         Raises:
-            UnsupportedTypeError: See :meth:`encode`.
+            UnsupportedTypeError: See :meth:`encode`; also a string that UTF-8 cannot hold
+                (a lone surrogate), named by its key path.
         """
         tree = self.encode(value, where)
         try:
             return orjson.dumps(tree, option=_SORT)
-        except orjson.JSONEncodeError as exc:  # e.g. a lone surrogate, which UTF-8 cannot hold
-            raise UnsupportedTypeError(f"cannot store this value: {exc}", where) from exc
+        except orjson.JSONEncodeError as exc:  # plain JSON can only hold a bad string
+            path = _unwritable_string(tree)
+            if path is None:
+                raise UnsupportedTypeError(f"cannot store this value: {exc}", where) from exc
+            raise UnsupportedTypeError(_UNWRITABLE, _format_path(where, path)) from exc
 
     def _encode(self, value: Any, depth: int) -> Any:  # noqa: PLR0911, PLR0912
         if depth > MAX_DEPTH:
             raise _Unsupported(f"nested deeper than {MAX_DEPTH} levels of JSON; flatten it")
         kind = type(value)
-        if kind is str or kind is bool or value is None:
+        if kind is str:
+            if not value.isascii() and not _utf8(value):
+                raise _Unsupported(_UNWRITABLE)
+            return value
+        if kind is bool or value is None:
             return value
         if kind is int:
             if _INT_MIN <= value <= _INT_MAX:
@@ -354,6 +362,8 @@ class Codec:
             out = {}
             for key, item in value.items():
                 try:
+                    if not key.isascii() and not _utf8(key):
+                        raise _Unsupported(_UNWRITABLE)
                     out[key] = self._encode(item, inner)
                 except _Unsupported as exc:
                     exc.path.append(key)
@@ -569,6 +579,33 @@ class Codec:
             return from_json(data)
         except Exception as exc:  # the registered decoder may raise anything
             _fail(f"the decoder registered for {name} failed: {exc!r}")
+
+
+_UNWRITABLE = "cannot store a string UTF-8 cannot hold (it has a lone surrogate)"
+
+
+def _unwritable_string(tree: Any) -> list[object] | None:
+    """The key path (innermost first) to a string UTF-8 cannot hold, in plain JSON."""
+    if type(tree) is dict:
+        items: Iterable[tuple[object, Any]] = tree.items()
+    elif type(tree) is list:
+        items = enumerate(tree)
+    else:
+        return None if type(tree) is not str or _utf8(tree) else []
+    for key, item in items:
+        path = [] if type(key) is str and not _utf8(key) else _unwritable_string(item)
+        if path is not None:
+            path.append(key)
+            return path
+    return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------------- scalars
