@@ -36,7 +36,14 @@ if FUZZING:
     with atheris.instrument_imports(include=["jsonpersist"]):
         import jsonpersist  # noqa: F401 - instrumented here, used below
 
-from jsonpersist import Codec, CorruptStateError, JsonPersistence, TypeRegistry  # noqa: E402
+from jsonpersist import (  # noqa: E402
+    MAX_DEPTH,
+    Codec,
+    CorruptStateError,
+    JsonPersistence,
+    TypeRegistry,
+    _codec,
+)
 
 __all__ = ("CATEGORIES", "Color", "Point", "codec_target", "load_target", "main", "types")
 
@@ -73,9 +80,15 @@ def types() -> TypeRegistry:
 def round_trip(codec: Codec, value: Any, where: str) -> None:
     """A decoded value encodes, decodes back and encodes again to the same bytes.
 
+    On the way, the codec's plain-JSON check in C must give the answer of its Python reference.
+
     Bytes are compared rather than values: NaN is not equal to itself, and Telegram objects
     compare by id only.
     """
+    if _codec._speedups is not None and _codec._speedups.is_plain(
+        value, MAX_DEPTH
+    ) is not _codec._walk_plain(value):
+        raise AssertionError(f"{where}: the C and the Python plain-JSON checks disagree")
     first = codec.dumps(value, where)
     second = codec.dumps(codec.loads(first, where), where)
     if first != second:

@@ -181,8 +181,29 @@ def _refresh_telegram_classes() -> None:
             _TELEGRAM_CLASSES.setdefault(name, cls)
 
 
-def _is_plain(value: object, depth: int = 0) -> bool:  # noqa: PLR0911, PLR0912
-    """Tells whether ``value`` is plain JSON that needs no tags. Kept flat because it is hot."""
+try:
+    from jsonpersist import _speedups
+except ImportError:  # installed without a C compiler: the walk below gives the same answers
+    _speedups = None  # type: ignore[assignment]
+
+#: Where the plain-JSON check runs: ``"C"``, or ``"Python"`` where the C module was not built.
+PLAIN_CHECK = "Python" if _speedups is None else "C"
+
+
+def _is_plain(value: object) -> bool:
+    """Tells whether ``value`` is plain JSON that needs no tags.
+
+    The codec asks this of every value it encodes, so it runs in C where
+    ``jsonpersist/_speedups.c`` was built: a walk in Python costs several times what orjson
+    needs to write the value.
+    """
+    if _speedups is not None:
+        return _speedups.is_plain(value, MAX_DEPTH)
+    return _walk_plain(value)
+
+
+def _walk_plain(value: object, depth: int = 0) -> bool:  # noqa: PLR0911, PLR0912
+    """:func:`_is_plain` in Python: the reference for the C version, and its stand-in."""
     if depth > MAX_DEPTH:
         return False
     kind = type(value)
@@ -207,7 +228,7 @@ def _is_plain(value: object, depth: int = 0) -> bool:  # noqa: PLR0911, PLR0912
             if item - item != 0.0:  # type: ignore[operator]  # NaN and +-inf
                 return False
         elif kind is dict or kind is list:
-            if not _is_plain(item, depth + 1):
+            if not _walk_plain(item, depth + 1):
                 return False
         else:
             return False

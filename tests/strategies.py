@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import uuid
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
@@ -24,6 +26,8 @@ from jsonpersist import TypeRegistry
 __all__ = (
     "INT_MAX",
     "INT_MIN",
+    "NOT_QUITE_PLAIN",
+    "NOT_QUITE_PLAIN_KEYS",
     "TAG_LIKE",
     "CartItem",
     "Level",
@@ -33,6 +37,7 @@ __all__ = (
     "hashables",
     "inline_keyboards",
     "messages",
+    "nearly_plain",
     "plain_json",
     "telegram_objects",
     "user_types",
@@ -303,6 +308,97 @@ def plain_json() -> st.SearchStrategy[Any]:
         ),
         max_leaves=40,
     )
+
+
+class _Text(str):
+    __slots__ = ()
+
+
+class _Number(int):
+    __slots__ = ()
+
+
+class _Real(float):
+    __slots__ = ()
+
+
+class _Items(list):  # type: ignore[type-arg]
+    __slots__ = ()
+
+
+#: One step from plain JSON: each of these makes a value that holds it need tags (or refused).
+NOT_QUITE_PLAIN: tuple[Any, ...] = (
+    (),
+    (1, "a"),
+    set(),
+    frozenset({1}),
+    b"",
+    bytearray(b"x"),
+    math.nan,
+    -math.nan,
+    math.inf,
+    -math.inf,
+    INT_MIN - 1,
+    INT_MAX + 1,
+    2**200,
+    _Text("text"),
+    _Number(1),
+    _Real(1.5),
+    _Items([1]),
+    OrderedDict(a=1),
+    defaultdict(list),
+    Level.LOW,
+    Plan.FREE,
+    CartItem("a", 1),
+    datetime(2024, 5, 1, 12, 0),
+    Decimal("1.5"),
+    uuid.UUID(int=1),
+    1j,
+    ...,
+    object(),
+)
+
+
+#: Dict keys that make a dict need tags: not exactly str, or starting with ``$``.
+NOT_QUITE_PLAIN_KEYS: tuple[Any, ...] = (0, -1, None, True, 1.5, (1,), _Text("k"), "$", "$a")
+
+
+def _containers(tree: Any) -> list[Any]:
+    if type(tree) is dict:
+        return [tree, *(inner for item in tree.values() for inner in _containers(item))]
+    if type(tree) is list:
+        return [tree, *(inner for item in tree for inner in _containers(item))]
+    return []
+
+
+@st.composite
+def nearly_plain(draw: st.DrawFn) -> Any:
+    """Plain JSON with at most one flaw somewhere inside: a value of :data:`NOT_QUITE_PLAIN`
+    or a key of :data:`NOT_QUITE_PLAIN_KEYS`; the edge the plain-JSON check has to find.
+    """
+    tree = draw(
+        st.lists(plain_json(), max_size=3)
+        | st.dictionaries(st.text(max_size=4), plain_json(), max_size=3)
+    )
+    flaw = draw(st.sampled_from(["none", "value", "key"]))
+    if flaw == "none":
+        return tree
+    container = draw(st.sampled_from(_containers(tree)))
+    if flaw == "value":
+        bad = draw(st.sampled_from(NOT_QUITE_PLAIN))
+        if type(container) is list:
+            container.insert(draw(st.integers(0, len(container))), bad)
+        else:
+            container[draw(st.text(max_size=4).filter(lambda key: not key.startswith("$")))] = bad
+        return tree
+    dicts = [each for each in _containers(tree) if type(each) is dict] or [container]
+    target = draw(st.sampled_from(dicts))
+    key = draw(st.sampled_from(NOT_QUITE_PLAIN_KEYS))
+    if type(target) is dict:
+        target[key] = draw(plain_json())
+    else:
+        target.append({key: draw(plain_json())})
+    return tree
 
 
 # ------------------------------------------------------------------------------ Telegram objects
