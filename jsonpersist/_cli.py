@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from telegram import Bot, TelegramObject
 from telegram.ext import ContextTypes
 
-from jsonpersist import __version__
+from jsonpersist import __version__, _codec
 from jsonpersist._codec import TypeRegistry
 from jsonpersist._convert import (
     CATEGORIES,
@@ -535,7 +535,14 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_EXIT_CODES,
         formatter_class=formatter,
     )
-    parser.add_argument("--version", action="version", version=f"jsonpersist {__version__}")
+    # Says whether the codec's C check was built: without a C compiler at install time,
+    # encoding plain JSON costs several times more (see docs/small-hosts.md).
+    check = "C" if _codec.PLAIN_CHECK == "C" else "Python, built without a C compiler"
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"jsonpersist {__version__} (plain-JSON check in {check})",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     app = argparse.ArgumentParser(add_help=False)
     app.add_argument(
