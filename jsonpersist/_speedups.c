@@ -60,8 +60,9 @@ plain_item(PyObject *item, int depth, int max_depth)
 static int
 plain_key(PyObject *key)
 {
+    /* The functions, not the macros: Python 3.10 and 3.11 may hold a str not yet "ready". */
     return PyUnicode_CheckExact(key)
-           && (PyUnicode_GET_LENGTH(key) == 0 || PyUnicode_ReadChar(key, 0) != '$');
+           && (PyUnicode_GetLength(key) == 0 || PyUnicode_ReadChar(key, 0) != '$');
 }
 
 static int
