@@ -29,7 +29,7 @@ from telegram.warnings import PTBUserWarning
 
 from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
 
-__all__ = ("MAX_DEPTH", "Codec", "TypeRegistry")
+__all__ = ("MAX_DEPTH", "Codec", "TypeRegistry", "is_plain")
 
 #: The deepest JSON nesting the codec writes or reads. orjson refuses to write more than 254
 #: levels; the margin leaves room for the file around a value.
@@ -190,12 +190,20 @@ except ImportError:  # installed without a C compiler: the walk below gives the 
 PLAIN_CHECK = "Python" if _speedups is None else "C"
 
 
-def _is_plain(value: object) -> bool:
-    """Tells whether ``value`` is plain JSON that needs no tags.
+def is_plain(value: object) -> bool:
+    """Tells whether ``value`` is plain JSON that the codec writes as it is, with no tags.
 
     The codec asks this of every value it encodes, so it runs in C where
     ``jsonpersist/_speedups.c`` was built: a walk in Python costs several times what orjson
     needs to write the value.
+
+    Args:
+        value: Any value.
+
+    Returns:
+        :obj:`bool`: Whether it holds only ``str``-keyed dicts (no key starting with ``$``),
+        lists, ``str``, ``bool``, ``None``, ints from -2⁶³ to 2⁶⁴-1 and finite floats, of
+        exactly those types, nested at most :data:`MAX_DEPTH` levels.
     """
     if _speedups is not None:
         return _speedups.is_plain(value, MAX_DEPTH)
@@ -203,7 +211,7 @@ def _is_plain(value: object) -> bool:
 
 
 def _walk_plain(value: object, depth: int = 0) -> bool:  # noqa: PLR0911, PLR0912
-    """:func:`_is_plain` in Python: the reference for the C version, and its stand-in."""
+    """:func:`is_plain` in Python: the reference for the C version, and its stand-in."""
     if depth > MAX_DEPTH:
         return False
     kind = type(value)
@@ -276,7 +284,7 @@ class Codec:
             UnsupportedTypeError: A value (named by its key path) cannot be stored, or the
                 value is nested deeper than :data:`MAX_DEPTH`.
         """
-        if _is_plain(value):
+        if is_plain(value):
             return value
         try:
             return self._encode(value, 0)

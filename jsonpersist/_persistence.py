@@ -11,7 +11,7 @@ import orjson
 from telegram.ext import ContextTypes, DictPersistence, PersistenceInput
 from telegram.ext._utils.types import BD, CD, UD, CDCData, ConversationDict, ConversationKey
 
-from jsonpersist._codec import MAX_DEPTH, Codec, TypeRegistry
+from jsonpersist._codec import MAX_DEPTH, Codec, TypeRegistry, is_plain
 from jsonpersist._errors import CorruptStateError, JsonPersistError, UnsupportedTypeError
 from jsonpersist._layout import (
     BY_ID,
@@ -33,6 +33,9 @@ from jsonpersist._layout import (
 from jsonpersist._store import DEFAULT_MAX_FILE_SIZE, Signature, Store
 
 __all__ = ("JsonPersistence",)
+
+# JSON nested deeper than MAX_DEPTH has two brackets a level: a shorter line cannot be.
+_DEEP_ENOUGH = 2 * (MAX_DEPTH + 2)
 
 
 class _RoundDone(asyncio.Future[None]):
@@ -305,7 +308,10 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             as_is = self._entry_class(slot)
             for key, member in members.items():
                 value = member
-                if b'"$' in lines[key]:
+                line = lines[key]
+                # Decoding also refuses nesting deeper than the codec writes; only a long line
+                # can be that deep, and the C check tells whether it is.
+                if b'"$' in line or (len(line) >= _DEEP_ENOUGH and not is_plain(member)):
                     value = self._decode(member, path, entry_where(slot.name, key))
                 if type(value) is not as_is:
                     value = self._to_value(slot, entry_where(slot.name, key), value)

@@ -305,9 +305,9 @@ def test_the_c_check_gives_the_answers_of_the_python_walk(value: Any) -> None:
     ids=repr,
 )
 def test_values_one_step_from_plain_json_are_not_plain(value: Any) -> None:
-    assert not _codec._is_plain(value)
-    assert not _codec._is_plain([value])
-    assert not _codec._is_plain({"key": [1, value]})
+    assert not _codec.is_plain(value)
+    assert not _codec.is_plain([value])
+    assert not _codec.is_plain({"key": [1, value]})
     assert not _codec._walk_plain({"key": [1, value]})
 
 
@@ -317,8 +317,8 @@ def test_values_one_step_from_plain_json_are_not_plain(value: Any) -> None:
     ids=repr,
 )
 def test_the_edges_of_plain_json_are_plain(value: Any) -> None:
-    assert _codec._is_plain(value)
-    assert _codec._is_plain({"a$": [value], "": None, "b": {"c": value}})
+    assert _codec.is_plain(value)
+    assert _codec.is_plain({"a$": [value], "": None, "b": {"c": value}})
     assert _codec._walk_plain({"a$": [value], "": None, "b": {"c": value}})
 
 
@@ -333,7 +333,7 @@ def test_plain_json_nests_at_most_max_depth_levels(
     for levels in range(MAX_DEPTH - 3, MAX_DEPTH + 4):
         value = nest(wrap, levels, inside)
         expected = levels + containers <= MAX_DEPTH + 1  # the outermost container is level 0
-        assert _codec._is_plain(value) is expected, levels
+        assert _codec.is_plain(value) is expected, levels
         assert _codec._walk_plain(value) is expected, levels
 
 

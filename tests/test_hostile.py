@@ -136,6 +136,10 @@ CASES = [
     Case("depth-300", member(nested(300))),
     Case("depth-245", member(nested(245))),
     Case("depth-200", member(nested(200)), json.loads(nested(200))),
+    # Laid out as jsonpersist writes, a plain value skips decoding; the depth still counts.
+    Case("depth-241-canonical", canonical_bot_data(nested(241)), json.loads(nested(241))),
+    Case("depth-242-canonical", canonical_bot_data(nested(242))),
+    Case("depth-250-objects-canonical", canonical_bot_data(b'{"a":' * 250 + b"1" + b"}" * 250)),
     # ---------------------------------------------------------------- duplicate keys
     Case("duplicate-member", envelope("bot_data", b'{"v": 1, "v": 2}')),
     Case("duplicate-nested", member(b'{"a": 1, "a": 1}')),
