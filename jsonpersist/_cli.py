@@ -537,11 +537,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     # Says whether the codec's C check was built: without a C compiler at install time,
     # encoding plain JSON costs several times more (see docs/small-hosts.md).
-    check = "C" if _codec.PLAIN_CHECK == "C" else "Python, built without a C compiler"
     parser.add_argument(
         "--version",
         action="version",
-        version=f"jsonpersist {__version__} (plain-JSON check in {check})",
+        version=f"jsonpersist {__version__} (plain-JSON check: {_codec.PLAIN_CHECK})",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     app = argparse.ArgumentParser(add_help=False)

@@ -186,8 +186,8 @@ try:
 except ImportError:  # installed without a C compiler: the walk below gives the same answers
     _speedups = None  # type: ignore[assignment]
 
-#: Where the plain-JSON check runs: ``"C"``, or ``"Python"`` where the C module was not built.
-PLAIN_CHECK = "Python" if _speedups is None else "C"
+#: Where :func:`is_plain` runs, as ``jsonpersist --version`` shows it.
+PLAIN_CHECK = "C" if _speedups is not None else "Python, the C module was not built"
 
 
 def is_plain(value: object) -> bool:

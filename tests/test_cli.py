@@ -433,11 +433,9 @@ def test_help_has_examples_and_exit_codes() -> None:
         assert f"examples:\n  jsonpersist {command} " in result.stdout
     assert "Unpickling runs code" in jsonpersist("import-pickle", "--help").stdout
     assert jsonpersist("no-such-command").returncode == 2
-    check = "C)" if _codec._speedups is not None else "Python, built without a C compiler)"
-    assert (
-        jsonpersist("--version").stdout
-        == f"jsonpersist {__version__} (plain-JSON check in {check}\n"
-    )
+    check = "C" if _codec._speedups is not None else "Python, the C module was not built"
+    version = jsonpersist("--version").stdout
+    assert version == f"jsonpersist {__version__} (plain-JSON check: {check})\n"
     script = Path(sys.executable).with_name("jsonpersist")
     if script.exists():  # the console script of an installed jsonpersist
         assert (
