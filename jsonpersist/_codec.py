@@ -291,6 +291,8 @@ class Codec:
         except _Unsupported as exc:
             error = UnsupportedTypeError(exc.message, _format_path(where, exc.path))
             raise error from exc.__cause__
+        except orjson.JSONEncodeError as exc:  # from sorting a set or the pairs of a $dict
+            raise self._unwritable(value, where, exc) from exc
 
     def dumps(self, value: object, where: str = "value") -> bytes:
         """Encodes a value to compact, deterministic JSON bytes (keys sorted).
@@ -302,21 +304,22 @@ class Codec:
         tree = self.encode(value, where)
         try:
             return orjson.dumps(tree, option=_SORT)
-        except orjson.JSONEncodeError as exc:  # plain JSON can only hold a bad string
-            path = _unwritable_string(tree)
-            if path is None:
-                raise UnsupportedTypeError(f"cannot store this value: {exc}", where) from exc
-            raise UnsupportedTypeError(_UNWRITABLE, _format_path(where, path)) from exc
+        except orjson.JSONEncodeError as exc:
+            raise self._unwritable(value, where, exc) from exc
+
+    def _unwritable(self, value: object, where: str, exc: Exception) -> UnsupportedTypeError:
+        """The error for a value orjson refused: it names the string UTF-8 cannot hold."""
+        try:
+            _StringCheck(self.bot, self.types)._encode(value, 0)
+        except _Unsupported as found:
+            return UnsupportedTypeError(found.message, _format_path(where, found.path))
+        return UnsupportedTypeError(f"cannot store this value: {exc}", where)
 
     def _encode(self, value: Any, depth: int) -> Any:  # noqa: PLR0911, PLR0912
         if depth > MAX_DEPTH:
             raise _Unsupported(f"nested deeper than {MAX_DEPTH} levels of JSON; flatten it")
         kind = type(value)
-        if kind is str:
-            if not value.isascii() and not _utf8(value):
-                raise _Unsupported(_UNWRITABLE)
-            return value
-        if kind is bool or value is None:
+        if kind is str or kind is bool or value is None:
             return value
         if kind is int:
             if _INT_MIN <= value <= _INT_MAX:
@@ -391,8 +394,6 @@ class Codec:
             out = {}
             for key, item in value.items():
                 try:
-                    if not key.isascii() and not _utf8(key):
-                        raise _Unsupported(_UNWRITABLE)
                     out[key] = self._encode(item, inner)
                 except _Unsupported as exc:
                     exc.path.append(key)
@@ -610,23 +611,30 @@ class Codec:
             _fail(f"the decoder registered for {name} failed: {exc!r}")
 
 
+class _StringCheck(Codec):
+    """Encodes as its codec does, refusing a string UTF-8 cannot hold, with its key path.
+
+    It runs only after orjson refused a tree (a lone surrogate), so that the common path pays
+    nothing for the check.
+    """
+
+    __slots__ = ()
+
+    def _encode(self, value: Any, depth: int) -> Any:
+        if type(value) is str and not _utf8(value):
+            raise _Unsupported(_UNWRITABLE)
+        return super()._encode(value, depth)
+
+    def _encode_dict(self, value: dict[Any, Any], depth: int) -> Any:
+        for key in value:
+            if type(key) is str and not _utf8(key):
+                exc = _Unsupported(_UNWRITABLE)
+                exc.path.append(key)
+                raise exc
+        return super()._encode_dict(value, depth)
+
+
 _UNWRITABLE = "cannot store a string UTF-8 cannot hold (it has a lone surrogate)"
-
-
-def _unwritable_string(tree: Any) -> list[object] | None:
-    """The key path (innermost first) to a string UTF-8 cannot hold, in plain JSON."""
-    if type(tree) is dict:
-        items: Iterable[tuple[object, Any]] = tree.items()
-    elif type(tree) is list:
-        items = enumerate(tree)
-    else:
-        return None if type(tree) is not str or _utf8(tree) else []
-    for key, item in items:
-        path = [] if type(key) is str and not _utf8(key) else _unwritable_string(item)
-        if path is not None:
-            path.append(key)
-            return path
-    return None
 
 
 def _utf8(text: str) -> bool:

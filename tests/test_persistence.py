@@ -239,6 +239,32 @@ async def test_unsupported_value_fails_only_its_own_caller(
     assert await read_back(directory, "chat_data") == {-1: {"v": "new"}}
 
 
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        ({"tags": {"caf\udce9"}}, "user_data[2]['tags'][0]"),
+        ({7: "caf\udce9"}, "user_data[2][7]"),
+        ({"caf\udce9": 1}, "user_data[2]['caf\\udce9']"),
+    ],
+    ids=["in a set", "int-keyed dict", "as a key"],
+)
+async def test_a_lone_surrogate_fails_only_its_own_caller(
+    directory: Path, bad: dict[Any, Any], where: str
+) -> None:
+    # PTB reads updates with Python's json, which turns a "\udce9" escape into a lone surrogate
+    persistence = await loaded(directory)
+    results = await asyncio.gather(
+        persistence.update_user_data(1, {"v": "new"}),
+        persistence.update_user_data(2, bad),
+        return_exceptions=True,
+    )
+    assert results[0] is None
+    assert isinstance(results[1], UnsupportedTypeError)
+    assert results[1].where == where
+    await persistence.flush()
+    assert await read_back(directory) == {1: {"v": "new"}}
+
+
 async def test_unsupported_bot_data_keeps_the_last_good_version(
     directory: Path, on_flush: bool
 ) -> None:
