@@ -282,7 +282,9 @@ class Codec:
 
         Raises:
             UnsupportedTypeError: A value (named by its key path) cannot be stored, or the
-                value is nested deeper than :data:`MAX_DEPTH`.
+                value is nested deeper than :data:`MAX_DEPTH`. A string that UTF-8 cannot hold
+                (a lone surrogate) is refused here when it is a set item or in a key that is
+                sorted, else by :meth:`dumps`.
         """
         if is_plain(value):
             return value
@@ -298,8 +300,8 @@ class Codec:
         """Encodes a value to compact, deterministic JSON bytes (keys sorted).
 
         Raises:
-            UnsupportedTypeError: See :meth:`encode`; also a string that UTF-8 cannot hold
-                (a lone surrogate), named by its key path.
+            UnsupportedTypeError: See :meth:`encode`; also any string that UTF-8 cannot
+                hold (a lone surrogate), named by its key path.
         """
         tree = self.encode(value, where)
         try:
