@@ -9,6 +9,10 @@
  * The walk reads the value and runs no Python code (no comparisons, no __hash__, no
  * allocation), so nothing can change the containers under it: the borrowed references stay
  * valid, and the GIL is held throughout. The recursion is bounded by max_depth.
+ *
+ * The checks below answer 1 (plain), 0 (not plain) or -1 (a C API call failed and left an
+ * exception set). A failure stops the walk at once and is_plain raises it, rather than
+ * answering for a value it could not read.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -22,15 +26,20 @@ static int
 plain_int(PyObject *value)
 {
     int overflow;
-    PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (PyLong_AsLongLongAndOverflow(value, &overflow) == -1 && PyErr_Occurred()) {
+        return -1;
+    }
     if (overflow == 0) {
         return 1;
     }
     if (overflow < 0) {
         return 0;
     }
-    PyLong_AsUnsignedLongLong(value);
-    if (PyErr_Occurred()) {
+    if (PyLong_AsUnsignedLongLong(value) == (unsigned long long)-1 && PyErr_Occurred()) {
+        /* Above 2**64-1 is an answer (not plain); any other error is a failure. */
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return -1;
+        }
         PyErr_Clear();
         return 0;
     }
@@ -49,7 +58,7 @@ plain_item(PyObject *item, int depth, int max_depth)
         return plain_int(item);
     }
     if (type == &PyFloat_Type) {
-        return isfinite(PyFloat_AS_DOUBLE(item));
+        return isfinite(PyFloat_AS_DOUBLE(item)) ? 1 : 0;
     }
     if (type == &PyDict_Type || type == &PyList_Type) {
         return plain_container(item, depth + 1, max_depth);
@@ -60,9 +69,23 @@ plain_item(PyObject *item, int depth, int max_depth)
 static int
 plain_key(PyObject *key)
 {
-    /* The functions, not the macros: Python 3.10 and 3.11 may hold a str not yet "ready". */
-    return PyUnicode_CheckExact(key)
-           && (PyUnicode_GetLength(key) == 0 || PyUnicode_ReadChar(key, 0) != '$');
+    if (!PyUnicode_CheckExact(key)) {
+        return 0;
+    }
+    /* The functions, not the macros: Python 3.10 and 3.11 may hold a str not yet "ready",
+     * and making it ready can fail (out of memory). */
+    Py_ssize_t length = PyUnicode_GetLength(key);
+    if (length < 0) {
+        return -1;
+    }
+    if (length == 0) {
+        return 1;
+    }
+    Py_UCS4 first = PyUnicode_ReadChar(key, 0);
+    if (first == (Py_UCS4)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return first != '$';
 }
 
 static int
@@ -75,15 +98,20 @@ plain_container(PyObject *container, int depth, int max_depth)
         Py_ssize_t position = 0;
         PyObject *key, *item;
         while (PyDict_Next(container, &position, &key, &item)) {
-            if (!plain_key(key) || !plain_item(item, depth, max_depth)) {
-                return 0;
+            int plain = plain_key(key);
+            if (plain == 1) {
+                plain = plain_item(item, depth, max_depth);
+            }
+            if (plain != 1) {
+                return plain;
             }
         }
         return 1;
     }
     for (Py_ssize_t index = 0; index < PyList_GET_SIZE(container); index++) {
-        if (!plain_item(PyList_GET_ITEM(container, index), depth, max_depth)) {
-            return 0;
+        int plain = plain_item(PyList_GET_ITEM(container, index), depth, max_depth);
+        if (plain != 1) {
+            return plain;
         }
     }
     return 1;
@@ -110,7 +138,11 @@ is_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     /* The value itself sits one level above its items: a container is at depth 0. */
-    return PyBool_FromLong(plain_item(args[0], -1, (int)max_depth));
+    int plain = plain_item(args[0], -1, (int)max_depth);
+    if (plain < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(plain);
 }
 
 static PyMethodDef speedups_methods[] = {
