@@ -8,7 +8,7 @@ from jsonpersist._errors import (
     StateWriteError,
     UnsupportedTypeError,
 )
-from jsonpersist._layout import FORMAT_VERSION
+from jsonpersist._format import FORMAT_VERSION
 from jsonpersist._persistence import JsonPersistence
 
 __all__ = (
@@ -23,4 +23,4 @@ __all__ = (
     "TypeRegistry",
     "UnsupportedTypeError",
 )
-__version__ = "0.1.0"
+from jsonpersist._version import __version__ as __version__

@@ -1,16 +1,15 @@
 """The ``jsonpersist`` command line: check, show, convert and snapshot state directories.
 
-Every command reads through the same :class:`~jsonpersist.JsonPersistence` a bot uses (with an
-offline stand-in for the bot, so ``"bot": "current"`` references resolve and nothing goes online)
-and writes through it or through the store's atomic writes. Reading, converting and writing
-the state is ``_convert``'s part; this module parses the arguments, runs the command, tells the
-user what happened and returns the exit code.
+Every command reads and writes state directories through ``_directory``, which parses and
+encodes exactly as a bot's persistence does (with an offline stand-in for the bot, so
+``"bot": "current"`` references resolve and nothing goes online), and pickles through
+``_convert``. This module parses the arguments, runs the command, tells the user what happened
+and returns the exit code.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import json
 import os
@@ -26,26 +25,25 @@ from telegram import Bot, TelegramObject
 from telegram.ext import ContextTypes
 
 from jsonpersist import __version__, _codec
+from jsonpersist._categories import CATEGORIES
 from jsonpersist._codec import TypeRegistry
-from jsonpersist._convert import (
-    CATEGORIES,
-    Options,
-    PickleLoadError,
-    PicklePathError,
+from jsonpersist._convert import Options, clean_state, read_pickle, write_pickle
+from jsonpersist._directory import (
     State,
-    clean_state,
-    read_json_state,
-    read_pickle,
-    write_json_state,
-    write_pickle,
+    copy_files,
+    has_pending_round,
+    holds_files,
+    read_state,
+    write_state,
 )
 from jsonpersist._errors import (
     CorruptStateError,
     JsonPersistError,
+    PickleLoadError,
+    PicklePathError,
     StateLockedError,
     UnsupportedTypeError,
 )
-from jsonpersist._store import GITIGNORE, JOURNAL, OWNER_LOCK, ROUND_LOCK, Store
 
 __all__ = ("EXIT_IO", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main")
 
@@ -59,7 +57,6 @@ EXIT_USAGE = 2
 #: A running bot owns the directory, or reading or writing a file failed.
 EXIT_IO = 3
 
-_BOOKKEEPING = frozenset({GITIGNORE, OWNER_LOCK, ROUND_LOCK})
 _PROGRESS_EVERY = 1000
 _MAX_LISTED = 100
 _WIDTH = 100
@@ -126,11 +123,10 @@ def _existing_directory(path: Path) -> Path:
 
 def _holds_data(directory: Path) -> bool:
     """Whether a directory has anything but jsonpersist's own lock and .gitignore files."""
-    if not directory.exists():
-        return False
-    if not directory.is_dir():
-        raise _Failure(EXIT_USAGE, f"{directory} exists and is not a directory")
-    return any(entry.name not in _BOOKKEEPING for entry in os.scandir(directory))
+    try:
+        return holds_files(directory)
+    except NotADirectoryError as exc:
+        raise _Failure(EXIT_USAGE, str(exc)) from None
 
 
 def _import_from(spec: str, kind: type[T], option: str) -> T:
@@ -195,7 +191,7 @@ def _check(args: argparse.Namespace) -> int:
         if not present:
             print(f"{directory}: no state files yet")
             continue
-        state, errors = read_json_state(directory, options, present)
+        state, errors = read_state(directory, options.entries(), present)
         problems = [str(error) for error in errors.values()] + _shape_problems(directory, state)
         if problems:
             failed += len(problems)
@@ -328,7 +324,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.key is not None and args.category is None:
         raise _Failure(EXIT_USAGE, "--key needs a CATEGORY, e.g. show state/ user_data --key 42")
     names = [args.category] if args.category else list(CATEGORIES)
-    state, errors = read_json_state(directory, options, names)
+    state, errors = read_state(directory, options.entries(), names)
     if args.key is not None:
         if errors:
             raise next(iter(errors.values()))
@@ -390,7 +386,7 @@ def _import_pickle(args: argparse.Namespace) -> int:
     total = len(cleaned.user_data) + len(cleaned.chat_data)
     if total >= _PROGRESS_EVERY:
         _warn(f"writing {total:,} users and chats to {target}")
-    errors = write_json_state(target, cleaned, options)
+    errors = write_state(target, cleaned, options.entries())
     if errors:
         _list_problems([str(error) for error in errors])
         raise _Failure(EXIT_PROBLEMS, f"nothing was written to {target}")
@@ -407,7 +403,7 @@ def _export_pickle(args: argparse.Namespace) -> int:
     target: Path = args.pickle
     if target.exists() and not args.force:
         raise _Failure(EXIT_USAGE, f"{target} exists; pass --force to replace it")
-    state, problems = read_json_state(directory, options, one_save=True)
+    state, problems = read_state(directory, options.entries(), one_round=True)
     if problems:
         for problem in problems.values():
             print(problem, file=sys.stderr)
@@ -430,28 +426,14 @@ def _snapshot(args: argparse.Namespace) -> int:
         raise _Failure(EXIT_PROBLEMS, f"{source_dir} holds no state files; is it the right one?")
     if _holds_data(dest) and not args.force:
         raise _Failure(EXIT_USAGE, f"{dest} already holds files; pass --force to replace them")
-    source = Store(source_dir)
-    with source.round_lock():  # a running bot's save is all in or all out
-        if (source_dir / JOURNAL).exists():
-            raise _Failure(
-                EXIT_PROBLEMS,
-                f"{source_dir} has an unfinished save (a redo journal a crash left behind); "
-                "start the bot (or any JsonPersistence) on it once to complete it, then retry",
-            )
-        files = {name: data for name in names if (data := source.read(name)) is not None}
-        gitignore = source.read(GITIGNORE)
-    target = Store(dest)
-    target.open()  # refuses a directory a running bot owns
-    try:
-        target.write(files)  # all files or none, durably
-        if gitignore is not None:
-            target.write({GITIGNORE: gitignore}, mode=0o644)
-        for name in set(names) - files.keys():  # gone from the source since the last snapshot
-            with contextlib.suppress(FileNotFoundError):
-                (target.directory / name).unlink()
-    finally:
-        target.close()
-    print(f"copied {_count(len(files), 'state file')} from {source_dir} to {dest}")
+    if has_pending_round(source_dir):
+        raise _Failure(
+            EXIT_PROBLEMS,
+            f"{source_dir} has an unfinished save (a redo journal a crash left behind); "
+            "start the bot (or any JsonPersistence) on it once to complete it, then retry",
+        )
+    copied = copy_files(source_dir, dest)
+    print(f"copied {_count(copied, 'state file')} from {source_dir} to {dest}")
     return EXIT_OK
 
 
@@ -580,7 +562,7 @@ def _arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
     show.add_argument(
         "category",
         nargs="?",
-        choices=CATEGORIES,
+        choices=list(CATEGORIES),
         metavar="CATEGORY",
         help=f"only this category: {', '.join(CATEGORIES)}",
     )

@@ -1,10 +1,9 @@
-"""The bot's state as Python values, read from and written to a state directory or a pickle.
+"""The bot's state as Python values, read from and written to a PicklePersistence pickle.
 
-The ``jsonpersist`` command line converts between the two formats through their own classes:
-a state directory through :class:`~jsonpersist.JsonPersistence`, a pickle through PTB's
-:class:`~telegram.ext.PicklePersistence`, both with an offline stand-in for the user's bot
-(so ``"bot": "current"`` references and PTB's bot placeholder resolve and nothing goes
-online). Values the codec cannot store are found, with their key paths, before anything is
+The ``jsonpersist`` command line converts between a state directory (``_directory``) and a
+pickle through PTB's own :class:`~telegram.ext.PicklePersistence`, with an offline stand-in for
+the user's bot (so ``"bot": "current"`` references and PTB's bot placeholder resolve and nothing
+goes online). Values the codec cannot store are found, with their key paths, before anything is
 written. Nothing here prints or knows exit codes; that is the command line's part.
 """
 
@@ -15,7 +14,7 @@ import contextlib
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,65 +24,13 @@ from telegram._utils.types import ODVInput
 from telegram.ext import ContextTypes, ExtBot, PicklePersistence
 from telegram.request import BaseRequest, RequestData
 
+from jsonpersist._categories import CATEGORIES
 from jsonpersist._codec import Codec, TypeRegistry
-from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
-from jsonpersist._persistence import JsonPersistence
-from jsonpersist._store import Store
+from jsonpersist._directory import State
+from jsonpersist._entries import EntryCodec
+from jsonpersist._errors import PickleLoadError, PicklePathError, UnsupportedTypeError
 
-__all__ = (
-    "CATEGORIES",
-    "Options",
-    "PickleLoadError",
-    "PicklePathError",
-    "State",
-    "clean_state",
-    "offline_bot",
-    "read_json_state",
-    "read_pickle",
-    "write_json_state",
-    "write_pickle",
-)
-
-CATEGORIES = ("user_data", "chat_data", "bot_data", "callback_data", "conversations")
-
-
-class PicklePathError(Exception):
-    """The path names no PicklePersistence state, or both its single- and multi-file forms.
-
-    Args:
-        message (:obj:`str`): What was found and what to pass instead.
-        path (:class:`pathlib.Path`): The path given for the pickle.
-
-    Attributes:
-        path (:class:`pathlib.Path`): The path given for the pickle.
-    """
-
-    __slots__ = ("path",)
-
-    def __init__(self, message: str, path: Path) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class PickleLoadError(Exception):
-    """PicklePersistence cannot load the pickle.
-
-    The file is damaged, is not PicklePersistence's, or refers to a module or class that
-    cannot be imported here.
-
-    Args:
-        message (:obj:`str`): What went wrong and what to do about it.
-        path (:class:`pathlib.Path`): The pickle file.
-
-    Attributes:
-        path (:class:`pathlib.Path`): The pickle file.
-    """
-
-    __slots__ = ("path",)
-
-    def __init__(self, message: str, path: Path) -> None:
-        super().__init__(message)
-        self.path = path
+__all__ = ("Options", "clean_state", "offline_bot", "read_pickle", "write_pickle")
 
 
 class _NoNetwork(BaseRequest):
@@ -132,151 +79,14 @@ class Options:
     context_types: ContextTypes[Any, Any, Any, Any] | None = None
     bot: ExtBot[None] = field(default_factory=offline_bot)
 
-    def persistence(self, directory: Path, **kwargs: Any) -> JsonPersistence[Any, Any, Any]:
-        """A persistence for the directory with these types and the offline bot.
-
-        Args:
-            directory (:class:`pathlib.Path`): The state directory.
-            **kwargs: More arguments of :class:`~jsonpersist.JsonPersistence`.
+    def entries(self) -> EntryCodec:
+        """The codec of entries with these types, context types and the offline bot.
 
         Returns:
-            :class:`~jsonpersist.JsonPersistence`: The persistence, not loaded yet.
+            :class:`EntryCodec`: Reads and writes state directories as the bot does.
         """
-        persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(
-            directory, types=self.types, context_types=self.context_types, **kwargs
-        )
-        persistence.set_bot(self.bot)
-        return persistence
-
-
-@dataclass(slots=True)
-class State:
-    """The five categories, decoded."""
-
-    user_data: dict[int, Any] = field(default_factory=dict)
-    chat_data: dict[int, Any] = field(default_factory=dict)
-    bot_data: Any = field(default_factory=dict)
-    callback_data: Any = None
-    conversations: dict[str, dict[Any, Any]] = field(default_factory=dict)
-
-
-# ------------------------------------------------------------------------- state directory
-
-
-async def _read_category(
-    persistence: JsonPersistence[Any, Any, Any], state: State, name: str
-) -> None:
-    if name == "user_data":
-        state.user_data = await persistence.get_user_data()
-    elif name == "chat_data":
-        state.chat_data = await persistence.get_chat_data()
-    elif name == "bot_data":
-        state.bot_data = await persistence.get_bot_data()
-    elif name == "callback_data":
-        state.callback_data = await persistence.get_callback_data()
-    else:
-        await persistence.get_conversations("")  # decodes the whole file, every handler
-        state.conversations = {
-            handler: dict(states) for handler, states in (persistence.conversations or {}).items()
-        }
-
-
-def read_json_state(
-    directory: Path,
-    options: Options,
-    names: Sequence[str] = CATEGORIES,
-    *,
-    one_save: bool = False,
-) -> tuple[State, dict[str, CorruptStateError]]:
-    """Decodes the categories of a state directory without taking it from a running bot.
-
-    Args:
-        directory (:class:`pathlib.Path`): The state directory.
-        options (:class:`Options`): The application's types and the offline bot.
-        names (Sequence[:obj:`str`], optional): The categories to read. Default: all.
-        one_save (:obj:`bool`, optional): Read under the directory's round lock, so that the
-            categories of a running bot are read as of one save. Default: :obj:`False`.
-
-    Returns:
-        tuple[:class:`State`, dict[:obj:`str`, :class:`~jsonpersist.CorruptStateError`]]:
-        The decoded state and the error of each category that does not decode.
-    """
-    state, problems = State(), {}
-
-    async def read_all(persistence: JsonPersistence[Any, Any, Any]) -> None:
-        for name in names:
-            try:
-                await _read_category(persistence, state, name)
-            except CorruptStateError as exc:
-                problems[name] = exc
-
-    with Store(directory).round_lock() if one_save else contextlib.nullcontext():
-        asyncio.run(read_all(options.persistence(directory, read_only=True)))
-    return state, problems
-
-
-async def _write_json_state(
-    persistence: JsonPersistence[Any, Any, Any], state: State
-) -> list[BaseException]:
-    try:
-        old_users = await persistence.get_user_data()
-        old_chats = await persistence.get_chat_data()
-        await persistence.get_bot_data()
-        old_callback = await persistence.get_callback_data()
-        await persistence.get_conversations("")
-    except BaseException:
-        await persistence.flush()  # nothing is staged yet: this only releases the directory
-        raise
-    old_conversations = persistence.conversations or {}
-
-    updates: list[Coroutine[Any, Any, None]] = []
-    for user, data in state.user_data.items():
-        updates.append(persistence.update_user_data(user, data))
-    updates.extend(persistence.drop_user_data(u) for u in old_users if u not in state.user_data)
-    for chat, data in state.chat_data.items():
-        updates.append(persistence.update_chat_data(chat, data))
-    updates.extend(persistence.drop_chat_data(c) for c in old_chats if c not in state.chat_data)
-    updates.append(persistence.update_bot_data(state.bot_data))
-    if state.callback_data is not None:
-        updates.append(persistence.update_callback_data(state.callback_data))
-    elif old_callback is not None:
-        updates.append(persistence.update_callback_data(([], {})))
-    for name, states in old_conversations.items():
-        for key in states.keys() - state.conversations.get(name, {}).keys():
-            updates.append(persistence.update_conversation(name, key, None))
-    for name, states in state.conversations.items():
-        for key, value in states.items():
-            updates.append(persistence.update_conversation(name, key, value))
-    # One gather is one round, as when PTB saves: with on_flush every update is only encoded
-    # here, and flush() writes all files together.
-    results = await asyncio.gather(*updates, return_exceptions=True)
-    errors = [result for result in results if isinstance(result, BaseException)]
-    if errors:
-        persistence._store.close()  # without flushing: nothing staged reaches the disk
-    else:
-        await persistence.flush()
-    return errors
-
-
-def write_json_state(directory: Path, state: State, options: Options) -> list[BaseException]:
-    """Makes a state directory hold exactly ``state``, in one atomic save at the end.
-
-    Args:
-        directory (:class:`pathlib.Path`): The state directory, created if missing.
-        state (:class:`State`): What it is to hold; values the codec stores (see
-            :func:`clean_state`).
-        options (:class:`Options`): The application's types and the offline bot.
-
-    Returns:
-        list[:class:`BaseException`]: The errors of the updates; when there are any, nothing
-        was written.
-
-    Raises:
-        StateLockedError: A running bot owns the directory.
-        CorruptStateError: A state file in the directory does not decode.
-    """
-    persistence = options.persistence(directory, on_flush=True)
-    return asyncio.run(_write_json_state(persistence, state))
+        codec = Codec(bot=self.bot, types=self.types)
+        return EntryCodec(codec, self.context_types or ContextTypes())
 
 
 # ---------------------------------------------------------------------------------- pickle

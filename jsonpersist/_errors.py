@@ -11,6 +11,8 @@ from pathlib import Path
 __all__ = (
     "CorruptStateError",
     "JsonPersistError",
+    "PickleLoadError",
+    "PicklePathError",
     "StateLockedError",
     "StateWriteError",
     "UnsupportedTypeError",
@@ -52,15 +54,29 @@ class CorruptStateError(JsonPersistError, ValueError):
     Attributes:
         file (:class:`pathlib.Path` | :obj:`None`): The state file, if known.
         where (:obj:`str`): The key path or position inside the data.
+        reason (:obj:`str`): What is wrong, without the file and position.
     """
 
-    __slots__ = ("file", "where")
+    __slots__ = ("file", "reason", "where")
 
     def __init__(self, message: str, file: Path | None = None, where: str = "") -> None:
         prefix = " ".join(part for part in (str(file) if file else "", where) if part)
         super().__init__(f"{prefix}: {message}" if prefix else message)
         self.file = file
         self.where = where
+        self.reason = message
+
+    def in_file(self, file: Path) -> CorruptStateError:
+        """The same error, saying which file the data came from.
+
+        Args:
+            file (:class:`pathlib.Path`): The state file.
+
+        Returns:
+            :class:`CorruptStateError`: A new error with :attr:`file` set and :attr:`where`
+            kept.
+        """
+        return CorruptStateError(self.reason, file=file, where=self.where)
 
 
 class StateLockedError(JsonPersistError, TimeoutError):
@@ -119,3 +135,42 @@ class StateWriteError(JsonPersistError, OSError):
         )
         self.file = file
         self.replaced = replaced
+
+
+class PicklePathError(JsonPersistError, ValueError):
+    """The path names no PicklePersistence state, or both its single- and multi-file forms.
+
+    Args:
+        message (:obj:`str`): What was found and what to pass instead.
+        path (:class:`pathlib.Path`): The path given for the pickle.
+
+    Attributes:
+        path (:class:`pathlib.Path`): The path given for the pickle.
+    """
+
+    __slots__ = ("path",)
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class PickleLoadError(JsonPersistError, ValueError):
+    """PicklePersistence cannot load the pickle.
+
+    The file is damaged, is not PicklePersistence's, or refers to a module or class that
+    cannot be imported here.
+
+    Args:
+        message (:obj:`str`): What went wrong and what to do about it.
+        path (:class:`pathlib.Path`): The pickle file.
+
+    Attributes:
+        path (:class:`pathlib.Path`): The pickle file.
+    """
+
+    __slots__ = ("path",)
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path

@@ -1,153 +1,182 @@
-"""The layout of a category file: header, one line per entry, and parsing it strictly.
+"""The state-file format: the envelope, one line per entry, and parsing it strictly.
 
-What a state file looks like on disk, independent of PTB and of how values are encoded.
+What a category file looks like on disk, as bytes and JSON trees. It knows neither PTB nor how
+values are encoded (that is ``_entries``), and it holds no runtime state.
+
+A file is an *envelope* around the category's data::
+
+    {
+      "jsonpersist": 1,
+      "category": "user_data",
+      "data": {
+        "123": {...},
+        "456": {...}
+      }
+    }
+
+Each member of ``data`` is one *entry line*, sorted, so that a change to one entry is a one-line
+diff. A category whose value cannot be split into members is laid out whole after ``"data": ``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from jsonpersist._errors import CorruptStateError
-from jsonpersist._store import Signature
 
 __all__ = (
-    "BY_ID",
-    "DROP",
     "FORMAT_VERSION",
-    "LIVE",
-    "SORT",
     "WHOLE",
-    "Slot",
     "canonical_lines",
     "entry_line",
-    "entry_where",
+    "entry_value",
+    "envelope_data",
+    "parse_json",
     "render",
     "render_chunks",
-    "replace_contents",
-    "sorted_keys",
+    "render_data",
     "strict_tree",
 )
 
 #: The version of the state-file layout, written into every file as ``"jsonpersist"``.
 FORMAT_VERSION = 1
-SORT = orjson.OPT_SORT_KEYS
-DROP = object()  # staged in place of a value: the entry is to be removed
-LIVE = object()  # staged for a conversation handler: its states are copied when the round runs
-WHOLE = "\x00whole"  # the key of a value category laid out on one line
-BY_ID = frozenset({"user_data", "chat_data"})
-
-
-class Slot:
-    """One category: its file, the encoded lines of its last save and what awaits encoding."""
-
-    __slots__ = (
-        "broken",
-        "external",
-        "file",
-        "held",
-        "keyed",
-        "lines",
-        "loaded",
-        "name",
-        "order",
-        "pending",
-        "saved",
-        "seen",
-        "unsaved",
-    )
-
-    def __init__(self, name: str, keyed: bool) -> None:
-        self.name = name
-        self.file = f"{name}.json"
-        self.keyed = keyed  # entries are users/chats/handlers, merged one by one
-        self.loaded = False
-        self.broken: CorruptStateError | None = None
-        self.lines: dict[Any, bytes] = {}
-        self.order: list[Any] | None = None  # the sorted keys of ``lines``; None: sort again
-        self.pending: dict[Any, Any] = {}
-        self.unsaved = False
-        # With ``watch``: the version of the file last loaded or written, the entries someone
-        # else changed that the application has not been given yet, and the error of a
-        # malformed edit that keeps this category from being written until it is fixed.
-        self.seen: Signature | None = None
-        self.saved: dict[Any, bytes] = {}  # the lines of that version
-        self.external: dict[Any, Any] = {}
-        self.held: CorruptStateError | None = None
+#: The key of a category value laid out whole, on the line after ``"data": ``.
+WHOLE = "\x00whole"
+_SORT = orjson.OPT_SORT_KEYS
+_INDENT = b"    "
+_ENVELOPE_KEYS = frozenset({"jsonpersist", "category", "data"})
 
 
 def entry_line(key: Any, value: bytes) -> bytes:
-    """The line of one entry; a value category laid out whole is just its value."""
+    """The line of one entry: its key and its JSON value; a whole value is just the value.
+
+    Args:
+        key: An ``int`` id, a ``str`` member name or :data:`WHOLE`.
+        value (:obj:`bytes`): The entry's JSON, on one line.
+    """
     if type(key) is int:
-        return b'    "%d": %b' % (key, value)
+        return b'%b"%d": %b' % (_INDENT, key, value)
     if key is WHOLE:
         return value
-    return b"    " + orjson.dumps(str(key)) + b": " + value
+    return _INDENT + orjson.dumps(str(key)) + b": " + value
 
 
-def sorted_keys(name: str, lines: dict[Any, bytes]) -> list[Any]:
-    """User and chat ids sort as numbers, other keys as text."""
-    return sorted(lines) if name in BY_ID else sorted(lines, key=str)
+def entry_value(key: Any, line: bytes) -> bytes:
+    """The JSON value of an entry line made by :func:`entry_line` (the line without its key)."""
+    return line[len(entry_line(key, b"")) :]
 
 
-def render_chunks(name: str, lines: dict[Any, bytes], order: list[Any] | None) -> list[bytes]:
-    """Lays a category out: a short header, then one line per entry, sorted.
-
-    A change to one entry is a one-line diff. The pieces are written as they are (with
-    ``writev``), so the whole file never has to exist as one buffer.
-    """
-    head = b'{\n  "jsonpersist": %d,\n  "category": "%s",\n  "data": ' % (
+def _head(name: str) -> bytes:
+    return b'{\n  "jsonpersist": %d,\n  "category": "%s",\n  "data": ' % (
         FORMAT_VERSION,
         name.encode(),
     )
+
+
+def _body(lines: Mapping[Any, bytes], order: Iterable[Any]) -> list[bytes]:
+    """The ``data`` object of a file from its entry lines, in the given order, as pieces."""
     if WHOLE in lines:
-        return [head, lines[WHOLE], b"\n}\n"]
-    if not lines:
-        return [head, b"{}\n}\n"]
-    chunks = [head, b"{\n"]
-    separator = b",\n"
-    for key in order if order is not None else sorted_keys(name, lines):
+        return [lines[WHOLE]]
+    chunks = [b"{\n"]
+    for key in order:
         chunks.append(lines[key])
-        chunks.append(separator)
-    chunks[-1] = b"\n  }\n}\n"
+        chunks.append(b",\n")
+    if len(chunks) == 1:
+        return [b"{}"]
+    chunks[-1] = b"\n  }"
     return chunks
 
 
-def render(name: str, lines: dict[Any, bytes]) -> bytes:
-    return b"".join(render_chunks(name, lines, None))
+def render_chunks(name: str, lines: Mapping[Any, bytes], order: Iterable[Any]) -> list[bytes]:
+    """Lays a category file out: the envelope, then one line per entry in ``order``.
+
+    The pieces are written as they are (with ``writev``), so the whole file never has to exist
+    as one buffer.
+    """
+    return [_head(name), *_body(lines, order), b"\n}\n"]
 
 
-def canonical_lines(name: str, raw: bytes, members: dict[Any, Any]) -> dict[Any, bytes] | None:
+def render(name: str, lines: Mapping[Any, bytes], order: Iterable[Any]) -> bytes:
+    """:func:`render_chunks` joined into one byte string."""
+    return b"".join(render_chunks(name, lines, order))
+
+
+def render_data(lines: Mapping[Any, bytes], order: Iterable[Any]) -> bytes:
+    """Only the ``data`` object of a category file, as valid JSON on its own."""
+    return b"".join(_body(lines, order))
+
+
+def canonical_lines(
+    name: str, raw: bytes, members: Mapping[Any, Any], order: Iterable[Any]
+) -> dict[Any, bytes] | None:
     """The lines of a file that is byte for byte what jsonpersist writes; else :obj:`None`.
 
-    Byte equality with a fresh encoding is what proves a file has no duplicate keys, no
+    Byte equality with a fresh rendering is what proves a file has no duplicate keys, no
     integers orjson rounded and no hand-made layout.
+
+    Raises:
+        orjson.JSONEncodeError: A member is nested deeper than orjson writes.
     """
     lines = {
-        key: entry_line(key, orjson.dumps(member, option=SORT)) for key, member in members.items()
+        key: entry_line(key, orjson.dumps(member, option=_SORT)) for key, member in members.items()
     }
-    return lines if render(name, lines) == raw else None
+    return lines if render(name, lines, order) == raw else None
 
 
-def entry_where(name: str, key: Any) -> str:
-    """How error messages name an entry: ``user_data[123]``, or ``bot_data['motd']``."""
-    return name if key is WHOLE else f"{name}[{key!r}]"
+def parse_json(raw: bytes, path: Path) -> Any:
+    """Parses a file with orjson (fast; lenient about duplicate keys and huge integers).
+
+    Raises:
+        CorruptStateError: Not JSON; ``where`` gives the line and column.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptStateError(
+            f"not valid JSON: {exc.msg} (byte {exc.pos})",
+            file=path,
+            where=f"line {exc.lineno}, column {exc.colno}",
+        ) from None
 
 
-def replace_contents(target: Any, value: Any) -> None:
-    """Gives the application's object (which handlers hold) new contents, in place."""
-    target.clear()
-    target.update(value)
+def envelope_data(tree: Any, name: str, path: Path) -> Any:
+    """Checks a parsed file's envelope and returns its ``data``.
+
+    Raises:
+        CorruptStateError: Not an envelope, another version or another category's file.
+    """
+    if type(tree) is not dict or tree.keys() != _ENVELOPE_KEYS:
+        raise CorruptStateError(
+            'expected an object with the keys "jsonpersist", "category" and "data"', file=path
+        )
+    version = tree["jsonpersist"]
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise CorruptStateError(
+            f"format version {version!r} is not supported by this jsonpersist "
+            f"(it reads version {FORMAT_VERSION}); upgrade jsonpersist",
+            file=path,
+            where='["jsonpersist"]',
+        )
+    if tree["category"] != name:
+        raise CorruptStateError(
+            f"holds {tree['category']!r}, expected {name!r}", file=path, where='["category"]'
+        )
+    return tree["data"]
 
 
 def strict_tree(raw: bytes, path: Path) -> Any:
-    """Parses a file that is not byte-for-byte what jsonpersist writes (e.g. hand-edited).
+    """Parses a file that is not byte for byte what jsonpersist writes (e.g. hand-edited).
 
     Slower than orjson, but it refuses duplicate keys and NaN literals and keeps integers of
     any size exactly, where orjson would silently resolve or round them.
+
+    Raises:
+        CorruptStateError: Not strict JSON, naming the reason.
     """
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -164,8 +193,16 @@ def strict_tree(raw: bytes, path: Path) -> Any:
     try:
         return json.loads(raw.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
     except UnicodeDecodeError as exc:
-        raise CorruptStateError(f"invalid UTF-8 at byte {exc.start}", file=path) from None
+        raise CorruptStateError(
+            f"invalid UTF-8 at byte {exc.start}", file=path, where=f"byte {exc.start}"
+        ) from None
     except RecursionError:
         raise CorruptStateError("nested too deeply", file=path) from None
+    except json.JSONDecodeError as exc:
+        raise CorruptStateError(
+            f"not valid JSON: {exc.msg} (byte {exc.pos})",
+            file=path,
+            where=f"line {exc.lineno}, column {exc.colno}",
+        ) from None
     except ValueError as exc:
         raise CorruptStateError(str(exc), file=path) from None

@@ -24,7 +24,7 @@ from jsonpersist._errors import (
     StateWriteError,
 )
 
-__all__ = ("DEFAULT_MAX_FILE_SIZE", "Signature", "Store")
+__all__ = ("BOOKKEEPING", "DEFAULT_MAX_FILE_SIZE", "Signature", "Store")
 
 #: What tells one version of a file from another: (inode, size, mtime in ns).
 Signature = tuple[int, int, int]
@@ -39,6 +39,8 @@ GITIGNORE_TEXT = (
     ".jsonpersist.*\n"
     ".*.tmp\n"
 )
+#: The files jsonpersist keeps beside the state files for itself.
+BOOKKEEPING = frozenset({GITIGNORE, OWNER_LOCK, ROUND_LOCK})
 #: Larger state files are refused on load instead of exhausting a small host's memory.
 DEFAULT_MAX_FILE_SIZE = 512 * 1024 * 1024
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -59,8 +61,10 @@ class Store:
     """A directory of state files that one :class:`Store` owns at a time.
 
     Args:
-        directory (:class:`pathlib.Path`): Created (mode 0700) if missing.
+        directory (:class:`pathlib.Path`): Created (mode 0700) if missing and ``create``.
         max_file_size (:obj:`int`, optional): Larger files are refused on load.
+        create (:obj:`bool`, optional): Whether to create a missing directory. Default:
+            :obj:`True`; readers pass :obj:`False`.
 
     Attributes:
         directory (:class:`pathlib.Path`): The resolved state directory.
@@ -68,8 +72,11 @@ class Store:
 
     __slots__ = ("_owner", "_paths", "_round", "directory", "max_file_size")
 
-    def __init__(self, directory: Path, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> None:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def __init__(
+        self, directory: Path, max_file_size: int = DEFAULT_MAX_FILE_SIZE, create: bool = True
+    ) -> None:
+        if create:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.directory = directory.resolve()
         self.max_file_size = max_file_size
         self._owner: FileLock | None = None
@@ -308,13 +315,22 @@ class Store:
 
     # ----------------------------------------------------------------------------- recovery
 
-    def _replay_journal(self) -> None:
-        """Completes the renames of a round that a crash interrupted."""
+    def pending_moves(self) -> dict[str, str]:
+        """The renames a redo journal still asks for: state file name -> temporary file name.
+
+        Empty unless a crash (or a save under way) left a journal. Its round is decided: a
+        reader that wants the state as it is now reads each temporary file instead of the
+        state file it replaces (or, once renamed meanwhile, the state file).
+
+        Raises:
+            CorruptStateError: The journal is unreadable or names a file elsewhere.
+            StateWriteError: The journal exists but cannot be read.
+        """
         path = self.path(JOURNAL)
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            return
+            return {}
         except OSError as exc:
             raise StateWriteError(path, exc) from exc
         try:
@@ -326,8 +342,15 @@ class Store:
         for name, temp in pairs:
             if os.sep in temp or os.sep in name or not temp.endswith(TEMP_SUFFIX):
                 raise CorruptStateError("the redo journal names a file elsewhere", file=path)
-            if (self.directory / temp).exists():
-                self._install(name, temp, keep_temp=True)
+        return {name: temp for name, temp in pairs if (self.directory / temp).exists()}
+
+    def _replay_journal(self) -> None:
+        """Completes the renames of a round that a crash interrupted."""
+        path = self.path(JOURNAL)
+        if not os.path.lexists(path):
+            return
+        for name, temp in self.pending_moves().items():
+            self._install(name, temp, keep_temp=True)
         self._sync_directory(replaced=True)
         try:
             path.unlink()

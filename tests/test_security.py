@@ -37,15 +37,22 @@ PACKAGE = Path(jsonpersist.__file__).parent
 #: The modules a bot runs: everything ``import jsonpersist`` loads.
 LOAD_PATH = (
     "__init__.py",
+    "_categories.py",
     "_codec.py",
+    "_entries.py",
     "_errors.py",
-    "_layout.py",
+    "_format.py",
     "_persistence.py",
+    "_rounds.py",
+    "_session.py",
     "_store.py",
+    "_version.py",
+    "_views.py",
+    "_watch.py",
 )
 #: The command line and its converter, which import pickle for ``jsonpersist import-pickle``
 #: and ``export-pickle``; a bot never imports them.
-TOOLS = ("__main__.py", "_cli.py", "_convert.py")
+TOOLS = ("__main__.py", "_cli.py", "_convert.py", "_directory.py")
 FORBIDDEN_MODULES = {
     "pickle",
     "_pickle",

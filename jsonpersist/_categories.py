@@ -1,0 +1,265 @@
+"""The five kinds of data PTB persists, each described once.
+
+A :class:`Category` says everything that differs between them: its file, whether its entries are
+independent (one user, chat or conversation handler each) or the members of one value, how an
+entry's key is written, the order of the lines, which checks a decoded entry must pass and how
+the value PTB expects is put together. Everything else (parsing, encoding, rounds, watching)
+is one generic routine driven by these descriptions, looked up in :data:`CATEGORIES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from telegram.ext import ContextTypes, PersistenceInput
+
+from jsonpersist._errors import CorruptStateError
+from jsonpersist._format import WHOLE
+
+__all__ = (
+    "BOT_DATA",
+    "CALLBACK_DATA",
+    "CATEGORIES",
+    "CHAT_DATA",
+    "CONVERSATIONS",
+    "USER_DATA",
+    "Category",
+)
+
+AnyContextTypes = ContextTypes[Any, Any, Any, Any]
+
+
+class Category:
+    """A kind of data PTB persists, and how its file holds it.
+
+    Args:
+        name (:obj:`str`): PTB's name for it, also the file's name without ``.json``.
+
+    Attributes:
+        name (:obj:`str`): PTB's name, e.g. ``"user_data"``.
+        file (:obj:`str`): The file's name in the state directory.
+        keyed (:obj:`bool`): Whether PTB saves it entry by entry (users, chats, handlers);
+            otherwise PTB hands over the whole value and its members are split out here.
+    """
+
+    __slots__ = ("file", "name")
+    keyed = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.file = f"{name}.json"
+
+    def __repr__(self) -> str:
+        return f"<category {self.name}>"
+
+    def enabled(self, store_data: PersistenceInput) -> bool:
+        """Whether ``store_data`` asks for this category to be stored."""
+        return bool(getattr(store_data, self.name))
+
+    def where(self, key: Any) -> str:
+        """How messages name an entry: ``user_data[123]``, ``bot_data['motd']``."""
+        return self.name if key is WHOLE else f"{self.name}[{key!r}]"
+
+    def sort(self, keys: Iterable[Any]) -> list[Any]:
+        """The order of the entry lines in the file."""
+        return sorted(keys, key=str)
+
+    def members(self, data: Any, path: Path, strict: bool = True) -> dict[Any, Any]:
+        """Splits the ``data`` of a file into the entries that get a line each.
+
+        Args:
+            data: The ``data`` of the envelope, as parsed.
+            path (:class:`pathlib.Path`): The file, for errors.
+            strict (:obj:`bool`, optional): :obj:`False` on the fast path, where a file that
+                renders back byte for byte is proven canonical afterwards anyway.
+
+        Raises:
+            CorruptStateError: The data is not of this category's shape.
+        """
+        if type(data) is dict and not any(key[:1] == "$" for key in data):
+            return dict(data)
+        return {WHOLE: data}
+
+    def plain_class(self, context_types: AnyContextTypes) -> type | None:
+        """The class of a decoded entry that :meth:`entry` hands back as it is."""
+        return None
+
+    def entry(self, value: Any, context_types: AnyContextTypes, path: Path, key: Any) -> Any:
+        """Turns a decoded entry into what PTB expects of it, checking its shape."""
+        return value
+
+    def assemble(self, values: dict[Any, Any], context_types: AnyContextTypes, path: Path) -> Any:
+        """Puts PTB's value of the category together from its decoded entries.
+
+        Raises:
+            CorruptStateError: They do not make what PTB expects.
+        """
+        return values
+
+    def storable(self, value: Any, context_types: AnyContextTypes) -> Any:
+        """Turns what PTB hands to ``update_*`` into a value the codec takes."""
+        return value
+
+    def staged(self, value: Any) -> Any:
+        """What a round encodes of a staged value; a live value is copied when the round runs."""
+        return value
+
+
+def _as_context_type(value: Any, cls: type, path: Path, where: str) -> Any:
+    """Gives user, chat or bot data the class that ``context_types`` asks for."""
+    if type(value) is dict and cls is not dict and issubclass(cls, dict):
+        restored = cls()
+        restored.update(value)
+        return restored
+    if not isinstance(value, cls):
+        raise CorruptStateError(
+            f"expected a {cls.__qualname__}, found a {type(value).__qualname__}",
+            file=path,
+            where=where,
+        )
+    return value
+
+
+def _plain_dict(value: Any, cls: type) -> Any:
+    """A ``context_types`` dict subclass is stored as the plain dict it holds."""
+    if type(value) is cls and cls is not dict and isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+class _ById(Category):
+    """User or chat data: one entry per Telegram id, in numeric order."""
+
+    __slots__ = ()
+    keyed = True
+
+    def sort(self, keys: Iterable[Any]) -> list[Any]:
+        return sorted(keys)
+
+    def members(self, data: Any, path: Path, strict: bool = True) -> dict[Any, Any]:
+        if type(data) is not dict:
+            raise CorruptStateError('"data" must be an object', file=path)
+        if not strict:
+            # int() is lenient ("010", " 1"), but such a key cannot render back to the same
+            # bytes, which sends the file to the strict path and parse_id.
+            try:
+                return {int(key): member for key, member in data.items()}
+            except ValueError:
+                pass
+        members = {}
+        for text, member in data.items():
+            key = self.parse_id(text, path)
+            if key in members:
+                raise CorruptStateError(
+                    "the same id appears twice", file=path, where=f"{self.name}[{text!r}]"
+                )
+            members[key] = member
+        return members
+
+    def parse_id(self, text: str, path: Path) -> int:
+        """An id as written in the file: an integer, written plainly.
+
+        Raises:
+            CorruptStateError: Anything else, like ``"042"`` or ``"1e3"``.
+        """
+        try:
+            number: int | None = int(text)
+        except ValueError:  # not a number, or more digits than Python converts
+            number = None
+        if number is None or str(number) != text:
+            raise CorruptStateError(
+                "ids must be integers written plainly (like 123 or -100123)",
+                file=path,
+                where=f"{self.name}[{text!r}]",
+            )
+        return number
+
+    def plain_class(self, context_types: AnyContextTypes) -> type | None:
+        return dict if getattr(context_types, self.name) is dict else None
+
+    def entry(self, value: Any, context_types: AnyContextTypes, path: Path, key: Any) -> Any:
+        return _as_context_type(value, getattr(context_types, self.name), path, self.where(key))
+
+    def storable(self, value: Any, context_types: AnyContextTypes) -> Any:
+        return _plain_dict(value, getattr(context_types, self.name))
+
+
+class _Handlers(Category):
+    """Conversations: one entry per ``ConversationHandler`` name, mapping keys to states."""
+
+    __slots__ = ()
+    keyed = True
+
+    def enabled(self, store_data: PersistenceInput) -> bool:
+        return True  # PTB persists a handler's conversations when the handler asks for it
+
+    def members(self, data: Any, path: Path, strict: bool = True) -> dict[Any, Any]:
+        if type(data) is not dict:
+            raise CorruptStateError('"data" must be an object', file=path)
+        return dict(data)
+
+    def plain_class(self, context_types: AnyContextTypes) -> type | None:
+        return dict
+
+    def entry(self, value: Any, context_types: AnyContextTypes, path: Path, key: Any) -> Any:
+        if type(value) is not dict:
+            raise CorruptStateError(
+                "a handler's conversations must be a dict", file=path, where=self.where(key)
+            )
+        return value
+
+    def staged(self, value: Any) -> Any:
+        return dict(value)  # the handler's live states: copy them once per round
+
+
+class _BotData(Category):
+    """Bot data: one value, laid out one top-level key per line when it is a plain dict."""
+
+    __slots__ = ()
+
+    def assemble(self, values: dict[Any, Any], context_types: AnyContextTypes, path: Path) -> Any:
+        if not values:
+            return context_types.bot_data()
+        value = values.get(WHOLE, values)
+        return _as_context_type(value, context_types.bot_data, path, self.name)
+
+    def storable(self, value: Any, context_types: AnyContextTypes) -> Any:
+        return _plain_dict(value, context_types.bot_data)
+
+
+class _CallbackData(Category):
+    """The callback data cache: ``(keyboards, queries)``, stored as an object of the two."""
+
+    __slots__ = ()
+
+    def assemble(self, values: dict[Any, Any], context_types: AnyContextTypes, path: Path) -> Any:
+        if not values:
+            return None
+        data = values.get(WHOLE, values)
+        try:
+            keyboards = [
+                (str(kid), float(time), dict(buttons)) for kid, time, buttons in data["keyboards"]
+            ]
+            return keyboards, dict(data["queries"])
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise CorruptStateError(
+                f"not the shape of callback data: {exc!r}", file=path, where=self.name
+            ) from None
+
+    def storable(self, value: Any, context_types: AnyContextTypes) -> Any:
+        keyboards, queries = value
+        return {"keyboards": [list(keyboard) for keyboard in keyboards], "queries": queries}
+
+
+USER_DATA = _ById("user_data")
+CHAT_DATA = _ById("chat_data")
+BOT_DATA = _BotData("bot_data")
+CALLBACK_DATA = _CallbackData("callback_data")
+CONVERSATIONS = _Handlers("conversations")
+#: Every category by name, in the order PTB loads them.
+CATEGORIES: dict[str, Category] = {
+    category.name: category
+    for category in (USER_DATA, CHAT_DATA, BOT_DATA, CALLBACK_DATA, CONVERSATIONS)
+}

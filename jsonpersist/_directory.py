@@ -1,0 +1,182 @@
+"""A whole state directory, for the tools: read it, write a whole state, copy its files.
+
+The command line and the pickle converter use these instead of a bot's persistence. Reading
+takes no lock, so it works while a bot runs, and it sees a round that a crash left half-renamed
+(a pending redo journal) as the journal decided it. Writing takes the directory like a bot
+would (refusing one that a running bot owns) and replaces every file in one atomic save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonpersist._categories import CATEGORIES, Category
+from jsonpersist._entries import EntryCodec, Lines
+from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
+from jsonpersist._format import render_chunks
+from jsonpersist._store import BOOKKEEPING, GITIGNORE, Store
+
+__all__ = ("State", "copy_files", "has_pending_round", "holds_files", "read_state", "write_state")
+
+
+@dataclass(slots=True)
+class State:
+    """The five categories, decoded, as PTB holds them."""
+
+    user_data: dict[int, Any] = field(default_factory=dict)
+    chat_data: dict[int, Any] = field(default_factory=dict)
+    bot_data: Any = field(default_factory=dict)
+    callback_data: Any = None
+    conversations: dict[str, dict[Any, Any]] = field(default_factory=dict)
+
+
+def holds_files(directory: Path) -> bool:
+    """Whether a directory exists and has anything but jsonpersist's own lock and ignore files.
+
+    Raises:
+        NotADirectoryError: ``directory`` is something else.
+    """
+    if not directory.exists():
+        return False
+    if not directory.is_dir():
+        raise NotADirectoryError(f"{directory} exists and is not a directory")
+    return any(entry.name not in BOOKKEEPING for entry in os.scandir(directory))
+
+
+def has_pending_round(directory: Path) -> bool:
+    """Whether a crash left a round half-renamed (a redo journal) in the directory."""
+    return bool(Store(directory, create=False).pending_moves())
+
+
+def read_state(
+    directory: Path,
+    entries: EntryCodec,
+    names: tuple[str, ...] | list[str] = tuple(CATEGORIES),
+    *,
+    one_round: bool = False,
+) -> tuple[State, dict[str, CorruptStateError]]:
+    """Decodes the categories of a state directory without taking it from a running bot.
+
+    Args:
+        directory (:class:`pathlib.Path`): The state directory; it is not created.
+        entries (:class:`EntryCodec`): The application's codec and context types.
+        names (Sequence[:obj:`str`], optional): The categories to read. Default: all.
+        one_round (:obj:`bool`, optional): Read under the directory's round lock, so that the
+            categories of a running bot are read as of one save. Default: :obj:`False`.
+
+    Returns:
+        tuple[:class:`State`, dict[:obj:`str`, :class:`~jsonpersist.CorruptStateError`]]:
+        The decoded state and the error of each category that does not decode.
+    """
+    store = Store(directory, create=False)
+    state, problems = State(), {}
+    with store.round_lock() if one_round else contextlib.nullcontext():
+        moves = store.pending_moves()
+        for name in names:
+            try:
+                setattr(state, name, _read_category(store, entries, CATEGORIES[name], moves))
+            except CorruptStateError as exc:
+                problems[name] = exc
+    return state, problems
+
+
+def _read_category(
+    store: Store, entries: EntryCodec, category: Category, moves: dict[str, str]
+) -> Any:
+    raw = None
+    if category.file in moves:  # the round a crash interrupted is decided: its file counts
+        raw = store.read(moves[category.file])
+    if raw is None:  # (or it was renamed into place meanwhile)
+        raw = store.read(category.file)
+    path = store.path(category.file)
+    values = {} if raw is None else entries.parse(category, raw, path)[1]
+    return entries.assemble(category, values, path)
+
+
+def write_state(directory: Path, state: State, entries: EntryCodec) -> list[BaseException]:
+    """Makes a state directory hold exactly ``state``, in one atomic save.
+
+    Args:
+        directory (:class:`pathlib.Path`): The state directory, created if missing.
+        state (:class:`State`): What it is to hold.
+        entries (:class:`EntryCodec`): The application's codec and context types.
+
+    Returns:
+        list[:class:`BaseException`]: The values that cannot be stored; when there are any,
+        nothing was written.
+
+    Raises:
+        StateLockedError: A running bot owns the directory.
+        CorruptStateError: A state file in the directory does not decode; it is left alone.
+        StateWriteError: The files could not be written; the previous files are intact.
+    """
+    store = Store(directory)
+    store.open()
+    try:
+        files: dict[str, list[bytes]] = {}
+        errors: list[BaseException] = []
+        for name, category in CATEGORIES.items():
+            raw = store.read(category.file)
+            if raw is not None:  # never replace a file nobody could read
+                entries.parse(category, raw, store.path(category.file))
+            lines = _encode_category(entries, category, getattr(state, name), errors)
+            if lines or raw is not None:
+                files[category.file] = render_chunks(name, lines, category.sort(lines))
+        if errors:
+            return errors
+        if files:
+            store.write(files)
+        return []
+    finally:
+        store.close()
+
+
+def _encode_category(
+    entries: EntryCodec, category: Category, value: Any, errors: list[BaseException]
+) -> Lines:
+    try:
+        if not category.keyed:
+            return {} if value is None else entries.encode_members(category, value)
+        lines = {}
+        for key, entry in value.items():
+            try:
+                lines[key] = entries.encode(category, key, entry)
+            except UnsupportedTypeError as exc:
+                errors.append(exc)
+        return lines
+    except UnsupportedTypeError as exc:
+        errors.append(exc)
+        return {}
+
+
+def copy_files(source: Path, dest: Path) -> int:
+    """Copies the state files of a directory (as of one round) into another, atomically.
+
+    Returns:
+        :obj:`int`: How many state files were copied.
+
+    Raises:
+        StateLockedError: A running bot owns ``dest``.
+        StateWriteError: Writing failed; ``dest`` keeps its previous files.
+    """
+    names = [category.file for category in CATEGORIES.values()]
+    origin = Store(source, create=False)
+    with origin.round_lock():  # a running bot's save is all in or all out
+        files = {name: data for name in names if (data := origin.read(name)) is not None}
+        gitignore = origin.read(GITIGNORE)
+    target = Store(dest)
+    target.open()  # refuses a directory a running bot owns
+    try:
+        target.write(files)  # all files or none, durably
+        if gitignore is not None:
+            target.write({GITIGNORE: gitignore}, mode=0o644)
+        for name in set(names) - files.keys():  # gone from the source since the last copy
+            with contextlib.suppress(FileNotFoundError):
+                (target.directory / name).unlink()
+    finally:
+        target.close()
+    return len(files)

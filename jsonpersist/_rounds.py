@@ -1,0 +1,215 @@
+"""Save rounds: the updates of one ``asyncio.gather`` staged, encoded and written together.
+
+PTB's ``update_persistence()`` calls ``update_user_data()`` and friends for everything that
+changed, all in one ``asyncio.gather``. Each call *stages* its change and waits; the first one
+starts a *round*, which lets the loop turn so that every other call of the gather is staged
+too, then encodes only the staged entries and writes every changed file in one
+:meth:`Store.write` (all or nothing), in a worker thread. Each caller then gets its own
+outcome: a value that cannot be stored fails only its own entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from jsonpersist._errors import CorruptStateError, JsonPersistError, UnsupportedTypeError
+from jsonpersist._session import CategoryState, Session
+
+__all__ = ("DROP", "Rounds", "WriteHooks", "run_to_completion")
+
+T = TypeVar("T")
+#: Staged in place of a value: the entry is to be removed.
+DROP: Any = object()
+_ALL = object()  # the key of an error that concerns every entry of a category
+
+
+async def run_to_completion(function: Callable[..., T], *args: Any) -> T:
+    """Runs ``function`` in a worker thread and waits for its end, even when cancelled.
+
+    A thread cannot be stopped: a caller cancelled while it writes must not release the locks
+    the thread relies on. The cancellation is raised once the thread is done.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, function, *args)
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait((future,))  # unlike await future, never cancels it
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return future.result()
+
+
+class WriteHooks(Protocol):
+    """What watch mode adds around the writing of a category file."""
+
+    def before_write(self, state: CategoryState) -> CorruptStateError | None:
+        """Merges an edit made since the last load or write; returns what blocks writing."""
+
+    def after_commit(self, state: CategoryState, keys: set[Any]) -> None:
+        """Notes that the lines of ``keys`` are now on disk."""
+
+
+class _Round:
+    """The changes staged while one gather of updates runs, and their outcome."""
+
+    __slots__ = ("done", "errors", "task")
+
+    def __init__(self) -> None:
+        self.done = asyncio.get_running_loop().create_future()
+        self.errors: dict[tuple[str, Any], BaseException] = {}
+        self.task: asyncio.Task[None] | None = None  # referenced, so that it is not collected
+
+    def error_for(self, name: str, key: Any) -> BaseException | None:
+        return self.errors.get((name, key)) or self.errors.get((name, _ALL))
+
+
+class Rounds:
+    """Saves staged updates in rounds, and whatever is left at :meth:`flush`.
+
+    Args:
+        session (:class:`Session`): The categories and the directory.
+        on_flush (:obj:`bool`): Encode in rounds, but write only at :meth:`flush`.
+
+    Attributes:
+        hooks (:class:`WriteHooks` | :obj:`None`): Watch mode's hooks, if on.
+    """
+
+    __slots__ = ("_lock", "_next", "_session", "hooks", "on_flush")
+
+    def __init__(self, session: Session, on_flush: bool) -> None:
+        self._session = session
+        self.on_flush = on_flush
+        self.hooks: WriteHooks | None = None
+        self._next: _Round | None = None
+        self._lock = asyncio.Lock()  # one writer at a time: a round, a flush or a merge
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """:class:`asyncio.Lock`: Held while category lines are encoded, merged or written."""
+        return self._lock
+
+    async def save(self, name: str, key: Any, value: Any) -> None:
+        """Stages one change and returns when its round saved it.
+
+        Raises:
+            UnsupportedTypeError: The value cannot be stored; the entry keeps its last line.
+            CorruptStateError: The category's file did not load, or (watch mode) a person's
+                malformed edit of it waits to be fixed.
+            StateWriteError: The files could not be written; the previous files are intact.
+        """
+        state = await self._session.writable(name)
+        state.staged[key] = value
+        round_ = self._next
+        if round_ is None:
+            round_ = self._next = _Round()
+            round_.task = asyncio.get_running_loop().create_task(self._run(round_))
+        # shield: a caller cancelled now does not cancel the round the others wait for
+        await asyncio.shield(round_.done)
+        error = round_.error_for(name, key)
+        if error is not None:
+            raise error
+
+    async def _run(self, round_: _Round) -> None:
+        # Every coroutine of the gather that started this round stages its change before this
+        # task runs; one more turn of the loop lets stragglers in too, and so does waiting for
+        # callers that queued behind a first load of their category.
+        await asyncio.sleep(0)
+        async with self._session.load_lock:
+            pass
+        await asyncio.sleep(0)
+        self._next = None
+        batch = {}
+        for state in self._session.states.values():
+            if state.staged:
+                batch[state.category.name] = state.staged
+                state.staged = {}
+        try:
+            async with self._lock:
+                round_.errors = await run_to_completion(self._save_batch, batch)
+        except Exception as exc:
+            round_.errors = {(name, _ALL): exc for name in batch}
+        finally:
+            round_.done.set_result(None)
+
+    def _save_batch(
+        self, batch: dict[str, dict[Any, Any]]
+    ) -> dict[tuple[str, Any], BaseException]:
+        """Encodes a round's changes and writes the changed files. Runs in a worker thread."""
+        errors: dict[tuple[str, Any], BaseException] = {}
+        for name, entries in batch.items():
+            self._encode(self._session.states[name], entries, errors)
+        states = [self._session.states[name] for name in batch]
+        for name, error in self._write(states, commit=not self.on_flush):
+            errors[(name, _ALL)] = error
+        return errors
+
+    def _encode(
+        self, state: CategoryState, entries: dict[Any, Any], errors: dict[tuple[str, Any], Any]
+    ) -> None:
+        """Encodes staged entries into the state's lines; only those are touched.
+
+        An entry that cannot be encoded keeps its last good line, and only its caller fails.
+        """
+        category, codec = state.category, self._session.entries
+        for key, value in entries.items():
+            try:
+                if value is DROP:
+                    state.drop_line(key)
+                elif category.keyed:
+                    state.set_line(key, codec.encode(category, key, category.staged(value)))
+                else:
+                    state.set_lines(codec.encode_members(category, value))
+            except UnsupportedTypeError as exc:
+                errors[(category.name, key)] = exc
+
+    def _write(
+        self, states: list[CategoryState], commit: bool = True
+    ) -> list[tuple[str, JsonPersistError]]:
+        """Writes the changed categories in one :meth:`Store.write`; returns what failed.
+
+        With watch mode, an edit made since the last write is merged first, and a category
+        whose file someone left malformed is not written (its changes stay in memory).
+        With ``commit=False`` (``on_flush``) only that merge runs.
+        """
+        failed: list[tuple[str, JsonPersistError]] = []
+        ready = []
+        for state in states:
+            blocked = self.hooks.before_write(state) if self.hooks is not None else None
+            if blocked is not None:
+                failed.append((state.category.name, blocked))
+            elif state.changed:
+                ready.append(state)
+        if not (ready and commit):
+            return failed
+        store = self._session.store
+        try:
+            versions = store.write({state.category.file: state.chunks() for state in ready})
+        except JsonPersistError as exc:
+            return failed + [(state.category.name, exc) for state in ready]
+        for state in ready:
+            state.version = versions[state.category.file]
+            if self.hooks is not None:
+                self.hooks.after_commit(state, state.changed)
+            state.changed = set()
+        return failed
+
+    async def flush(self) -> None:
+        """Writes every change not on disk yet (after the round under way, if any).
+
+        Raises:
+            StateWriteError: A file could not be written; the changes stay in memory.
+            CorruptStateError: (watch mode) A person's malformed edit keeps a category from
+                being written; the file is left as it is.
+        """
+        if self._next is not None:
+            await asyncio.shield(self._next.done)
+        async with self._lock:
+            states = [state for state in self._session.states.values() if state.changed]
+            if states:
+                failed = await run_to_completion(self._write, states)
+                if failed:
+                    raise failed[0][1]

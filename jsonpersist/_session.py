@@ -1,0 +1,199 @@
+"""A persistence's hold on its state directory: ownership, and each category as loaded.
+
+A :class:`Session` opens the directory (the owner lock) when a category is first loaded, keeps
+every loaded category's entry lines in a :class:`CategoryState`, and forgets them all when it
+closes: whatever another owner, a person or a tool writes while this persistence does not own
+the directory is read again before this persistence uses the category again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from jsonpersist._categories import CATEGORIES, Category
+from jsonpersist._entries import EntryCodec, Lines
+from jsonpersist._errors import CorruptStateError, JsonPersistError
+from jsonpersist._format import render_chunks
+from jsonpersist._store import Signature, Store
+
+__all__ = ("CategoryState", "Session")
+
+
+class CategoryState:
+    """One category as this persistence holds it: its entry lines and what awaits a round.
+
+    Attributes:
+        category (:class:`Category`): Which category.
+        lines (dict): The entry line of every entry, as the application last handed it over
+            (written, or waiting in :attr:`changed` to be written).
+        changed (set): The keys whose lines differ from the file since it was last loaded or
+            written; a key without a line was removed.
+        loaded (:obj:`bool`): Whether :attr:`lines` were read from the file in this session.
+        load_error (:class:`~jsonpersist.CorruptStateError` | :obj:`None`): Why the file did not
+            load; the category is then never written.
+        version (:data:`Signature` | :obj:`None`): The file as last loaded or written.
+        staged (dict): Values handed over for the next round, by key.
+        generation (:obj:`int`): Grows whenever :attr:`lines` change, so views can be cached.
+    """
+
+    __slots__ = (
+        "_order",
+        "category",
+        "changed",
+        "generation",
+        "lines",
+        "load_error",
+        "loaded",
+        "staged",
+        "version",
+    )
+
+    def __init__(self, category: Category) -> None:
+        self.category = category
+        self.staged: dict[Any, Any] = {}
+        self.generation = 0
+        self.forget()
+
+    def forget(self) -> None:
+        """Drops everything read from the file: it must be loaded again before use."""
+        self.lines: Lines = {}
+        self._order: list[Any] | None = None
+        self.changed: set[Any] = set()
+        self.loaded = False
+        self.load_error: CorruptStateError | None = None
+        self.version: Signature | None = None
+        self.generation += 1
+
+    def loaded_from(self, lines: Lines, version: Signature | None) -> None:
+        """Takes the lines of the file just read."""
+        self.forget()
+        self.lines, self.version, self.loaded = lines, version, True
+
+    def set_line(self, key: Any, line: bytes) -> None:
+        """Sets one entry's line, noting the change if it is one."""
+        old = self.lines.get(key)
+        if old != line:
+            if old is None:
+                self._order = None
+            self.lines[key] = line
+            self.changed.add(key)
+            self.generation += 1
+
+    def drop_line(self, key: Any) -> None:
+        """Removes one entry's line, noting the change if it had one."""
+        if self.lines.pop(key, None) is not None:
+            self._order = None
+            self.changed.add(key)
+            self.generation += 1
+
+    def set_lines(self, lines: Lines) -> None:
+        """Makes :attr:`lines` equal to ``lines``, entry by entry."""
+        for key in self.lines.keys() - lines.keys():
+            self.drop_line(key)
+        for key, line in lines.items():
+            self.set_line(key, line)
+
+    def chunks(self) -> list[bytes]:
+        """The file's contents, laid out from the lines (sorted once per added key)."""
+        if self._order is None:
+            self._order = self.category.sort(self.lines)
+        return render_chunks(self.category.name, self.lines, self._order)
+
+    def order(self) -> list[Any]:
+        """The keys in file order."""
+        if self._order is None:
+            self._order = self.category.sort(self.lines)
+        return self._order
+
+
+class Session:
+    """Owns a state directory while categories are loaded, and loads them.
+
+    Args:
+        store (:class:`Store`): The state directory.
+        entries (:class:`EntryCodec`): Parses the files.
+        read_only (:obj:`bool`): Read without taking the directory; saving is refused.
+
+    Attributes:
+        states (dict[:obj:`str`, :class:`CategoryState`]): Every category, by name.
+        load_lock (:class:`asyncio.Lock`): Held while a category is loaded.
+        on_load (Callable, optional): Called in the worker thread with each state just loaded.
+    """
+
+    __slots__ = ("entries", "load_lock", "on_load", "read_only", "states", "store")
+
+    def __init__(self, store: Store, entries: EntryCodec, read_only: bool) -> None:
+        self.store = store
+        self.entries = entries
+        self.read_only = read_only
+        self.states = {name: CategoryState(category) for name, category in CATEGORIES.items()}
+        self.load_lock = asyncio.Lock()
+        self.on_load: Callable[[CategoryState], None] | None = None
+
+    def _current(self, state: CategoryState) -> bool:
+        """Whether the state's lines are this session's, not from before a close."""
+        return state.loaded and (self.read_only or self.store.is_open)
+
+    async def values(self, name: str) -> Any:
+        """PTB's value of a category: read from the file, or from the lines once loaded.
+
+        Raises:
+            CorruptStateError: The file does not decode (and will not be written).
+        """
+        state = self.states[name]
+        async with self.load_lock:
+            if state.load_error is not None:
+                raise state.load_error
+            if self._current(state):
+                path = self.store.path(state.category.file)
+                return await asyncio.to_thread(
+                    self.entries.decode_lines, state.category, state.lines, path
+                )
+            values = await asyncio.to_thread(self._read, state)
+        return self.entries.assemble(state.category, values, self.store.path(state.category.file))
+
+    async def writable(self, name: str) -> CategoryState:
+        """A category ready to take changes: the directory owned and the file loaded.
+
+        Raises:
+            JsonPersistError: The persistence is read-only.
+            CorruptStateError: The file does not decode; it is never overwritten.
+        """
+        if self.read_only:
+            raise JsonPersistError(f"this persistence of {self.store.directory} is read-only")
+        state = self.states[name]
+        if not self._current(state):
+            # Never write a file whose other entries this session has not read.
+            async with self.load_lock:
+                if not self._current(state) and state.load_error is None:
+                    await asyncio.to_thread(self._read, state)
+        if state.load_error is not None:
+            raise state.load_error
+        return state
+
+    def _read(self, state: CategoryState) -> dict[Any, Any]:
+        """Takes the directory and loads a category's file. Runs in a worker thread."""
+        if not self.read_only:
+            self.store.open()
+        path = self.store.path(state.category.file)
+        raw, version = self.store.read_version(state.category.file)
+        try:
+            lines, values = (
+                ({}, {}) if raw is None else self.entries.parse(state.category, raw, path)
+            )
+        except CorruptStateError as exc:
+            state.forget()
+            state.load_error = exc  # this category is never written again in this session
+            raise
+        state.loaded_from(lines, version)
+        if self.on_load is not None:
+            self.on_load(state)
+        return values
+
+    def close(self) -> None:
+        """Releases the directory and forgets every category, to be read again on next use."""
+        self.store.close()
+        for state in self.states.values():
+            state.forget()
