@@ -28,6 +28,15 @@ from jsonpersist._watch import Watcher
 __all__ = ("JsonPersistence",)
 
 
+def _view(name: str, what: str, as_json: bool = False) -> Any:
+    """One of DictPersistence's data attributes, made from the persistence's entry lines."""
+    if as_json:
+        doc = f":obj:`str`: The {what} as JSON that ``DictPersistence`` loads (tags inside)."
+        return property(lambda self: self._views.json(name), doc=doc)
+    doc = f"The {what} as last handed over, decoded once per change; :obj:`None` before loading."
+    return property(lambda self: self._views.value(name), doc=doc)
+
+
 class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
     """Makes a bot persistent in one readable, crash-safe JSON file per category.
 
@@ -172,14 +181,13 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         super().set_bot(bot)
         self.codec.bot = bot
 
-    async def _save(self, name: str, key: Any, value: Any) -> None:
-        if CATEGORIES[name].enabled(self.store_data):
-            await self._rounds.save(name, key, value)
-
     # ---------------------------------------------------------------------- get (PTB API)
 
     async def get_user_data(self) -> dict[int, UD]:  # type: ignore[override]
         """Returns the user data from ``user_data.json`` (empty when there is none).
+
+        The first ``get_*`` takes the directory; one read after :meth:`flush` reads the file
+        again.
 
         Returns:
             dict[:obj:`int`, :obj:`dict`]: The restored user data.
@@ -188,67 +196,32 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             CorruptStateError: The file cannot be decoded; it is left as it is.
             StateLockedError: Another persistence owns the directory.
         """
-        if not self.store_data.user_data:
-            return {}
-        return cast("dict[int, UD]", await self._session.values("user_data"))
+        return cast("dict[int, UD]", await self._load("user_data", {}))
 
     async def get_chat_data(self) -> dict[int, CD]:  # type: ignore[override]
-        """Returns the chat data from ``chat_data.json`` (empty when there is none).
-
-        Returns:
-            dict[:obj:`int`, :obj:`dict`]: The restored chat data.
-
-        Raises:
-            CorruptStateError: The file cannot be decoded; it is left as it is.
-            StateLockedError: Another persistence owns the directory.
-        """
-        if not self.store_data.chat_data:
-            return {}
-        return cast("dict[int, CD]", await self._session.values("chat_data"))
+        """Returns the chat data from ``chat_data.json``, see :meth:`get_user_data`."""
+        return cast("dict[int, CD]", await self._load("chat_data", {}))
 
     async def get_bot_data(self) -> BD:  # type: ignore[override]
-        """Returns the bot data from ``bot_data.json``, or a new ``context_types.bot_data()``.
-
-        Returns:
-            :obj:`dict` | :attr:`telegram.ext.ContextTypes.bot_data`: The restored bot data.
-
-        Raises:
-            CorruptStateError: The file cannot be decoded; it is left as it is.
-            StateLockedError: Another persistence owns the directory.
-        """
-        if not self.store_data.bot_data:
-            return self.context_types.bot_data()
-        return cast("BD", await self._session.values("bot_data"))
+        """Returns the bot data (or a new ``bot_data()``), see :meth:`get_user_data`."""
+        return cast("BD", await self._load("bot_data", self.context_types.bot_data()))
 
     async def get_callback_data(self) -> CDCData | None:
-        """Returns the callback data from ``callback_data.json``, or :obj:`None`.
-
-        Returns:
-            tuple[list[tuple[:obj:`str`, :obj:`float`, dict[:obj:`str`, :class:`object`]]], \
-            dict[:obj:`str`, :obj:`str`]] | :obj:`None`: The restored metadata.
-
-        Raises:
-            CorruptStateError: The file cannot be decoded; it is left as it is.
-            StateLockedError: Another persistence owns the directory.
-        """
-        if not self.store_data.callback_data:
-            return None
-        return cast("CDCData | None", await self._session.values("callback_data"))
+        """Returns the callback data, or :obj:`None`, see :meth:`get_user_data`."""
+        return cast("CDCData | None", await self._load("callback_data", None))
 
     async def get_conversations(self, name: str) -> ConversationDict:
-        """Returns the conversations of the handler ``name`` from ``conversations.json``.
+        """Returns the conversations of the handler ``name``, see :meth:`get_user_data`.
 
         Args:
             name (:obj:`str`): The handler's name.
-
-        Returns:
-            :obj:`dict`: The restored conversations of that handler.
-
-        Raises:
-            CorruptStateError: The file cannot be decoded; it is left as it is.
-            StateLockedError: Another persistence owns the directory.
         """
         return dict((await self._handlers()).get(name, {}))
+
+    async def _load(self, name: str, disabled: object) -> object:
+        if not CATEGORIES[name].enabled(self.store_data):
+            return disabled
+        return await self._session.values(name)
 
     async def _handlers(self) -> dict[str, dict[ConversationKey, object]]:
         if self._handler_states is None:
@@ -257,10 +230,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
 
     def _conversations_edited(self, name: str, states: Any) -> None:
         if self._handler_states is not None:
-            if states is DROP:
-                self._handler_states.pop(name, None)
-            else:
-                self._handler_states[name] = states
+            _set_or_pop(self._handler_states, name, None if states is DROP else states)
 
     # ------------------------------------------------------------------- update (PTB API)
 
@@ -280,29 +250,15 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         await self._save("user_data", user_id, data)
 
     async def update_chat_data(self, chat_id: int, data: CD) -> None:  # type: ignore[override]
-        """Saves the data of one chat, see :meth:`update_user_data`.
-
-        Args:
-            chat_id (:obj:`int`): The chat.
-            data (:obj:`dict`): :attr:`telegram.ext.Application.chat_data` ``[chat_id]``.
-        """
+        """Saves the data of one chat, see :meth:`update_user_data`."""
         await self._save("chat_data", chat_id, data)
 
     async def update_bot_data(self, data: BD) -> None:  # type: ignore[override]
-        """Saves the bot data, see :meth:`update_user_data`.
-
-        Args:
-            data (:obj:`dict` | :attr:`telegram.ext.ContextTypes.bot_data`): The bot data.
-        """
+        """Saves the bot data, see :meth:`update_user_data`."""
         await self._save("bot_data", WHOLE, data)
 
     async def update_callback_data(self, data: CDCData) -> None:
-        """Saves the callback data, see :meth:`update_user_data`.
-
-        Args:
-            data (:obj:`tuple`): The data of the callback data cache, as
-                ``(list[(keyboard_id, time, {button_id: object})], {query_id: keyboard_id})``.
-        """
+        """Saves the callback data cache's contents, see :meth:`update_user_data`."""
         await self._save("callback_data", WHOLE, data)
 
     async def update_conversation(
@@ -314,6 +270,9 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             name (:obj:`str`): The handler's name.
             key (:obj:`tuple`): The conversation's key.
             new_state (:class:`object`): The new state, or :obj:`None`.
+
+        Raises:
+            See :meth:`update_user_data`.
         """
         states = (await self._handlers()).setdefault(name, {})
         previous = states.get(key)
@@ -325,20 +284,16 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             raise
 
     async def drop_chat_data(self, chat_id: int) -> None:
-        """Removes a chat's data, see :meth:`update_user_data`.
-
-        Args:
-            chat_id (:obj:`int`): The chat.
-        """
+        """Removes a chat's data, see :meth:`update_user_data`."""
         await self._save("chat_data", chat_id, DROP)
 
     async def drop_user_data(self, user_id: int) -> None:
-        """Removes a user's data, see :meth:`update_user_data`.
-
-        Args:
-            user_id (:obj:`int`): The user.
-        """
+        """Removes a user's data, see :meth:`update_user_data`."""
         await self._save("user_data", user_id, DROP)
+
+    async def _save(self, name: str, key: Any, value: Any) -> None:
+        if CATEGORIES[name].enabled(self.store_data):
+            await self._rounds.save(name, key, value)
 
     # ------------------------------------------------------------------ refresh (PTB API)
 
@@ -346,37 +301,25 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         """With ``watch``, updates ``user_data`` in place from an edit of ``user_data.json``.
 
         Only when someone else changed this user's entry in the file since it was last loaded
-        or written; otherwise this costs one ``stat`` and does nothing.
+        or written; otherwise this costs one ``stat``. A malformed edit leaves ``user_data``
+        as it is, and the next save reports it instead of overwriting the file.
 
         Args:
             user_id (:obj:`int`): The user.
             user_data (:obj:`dict`): The application's data of that user, updated in place.
-
-        A malformed edit leaves ``user_data`` as it is; the bot goes on with what it has in
-        memory, and the next save reports a :exc:`~jsonpersist.CorruptStateError` naming the
-        file instead of overwriting it, until the file is fixed.
         """
         if self._watcher is not None:
             await self._watcher.refresh_entry("user_data", user_id, user_data)
 
     async def refresh_chat_data(self, chat_id: int, chat_data: CD) -> None:  # type: ignore[override]
-        """With ``watch``, updates ``chat_data`` in place, see :meth:`refresh_user_data`.
-
-        Args:
-            chat_id (:obj:`int`): The chat.
-            chat_data (:obj:`dict`): The application's data of that chat, updated in place.
-        """
+        """With ``watch``, updates ``chat_data`` in place, see :meth:`refresh_user_data`."""
         if self._watcher is not None:
             await self._watcher.refresh_entry("chat_data", chat_id, chat_data)
 
     async def refresh_bot_data(self, bot_data: BD) -> None:  # type: ignore[override]
-        """With ``watch``, updates ``bot_data`` in place, see :meth:`refresh_user_data`.
+        """With ``watch``, updates ``bot_data`` (and the callback data cache) in place.
 
-        The bot's callback data cache is refreshed here too, from an edit of
-        ``callback_data.json``.
-
-        Args:
-            bot_data (:obj:`dict`): The application's bot data, updated in place.
+        See :meth:`refresh_user_data`; ``callback_data.json`` is picked up here too.
         """
         if self._watcher is not None:
             await self._watcher.refresh_bot_data(bot_data)
@@ -385,16 +328,15 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
     async def flush(self) -> None:
         """Writes whatever is not on disk yet and releases the directory.
 
-        :class:`telegram.ext.Application` calls this at shutdown. Whatever is used after
-        this is read from the files again first: another owner, a person or a tool may have
-        changed them meanwhile.
+        :class:`telegram.ext.Application` calls this at shutdown. Whatever is used after this
+        is read from the files again first: another owner, a person or a tool may have changed
+        them meanwhile.
 
         Raises:
-            StateWriteError: A file could not be written; the previous file is intact, and
-                the persistence keeps the directory and its changes (a later :meth:`flush`
-                tries again; the process ending releases the directory).
-            CorruptStateError: With ``watch``, a person's malformed edit keeps a category
-                from being written; the file is left as it is.
+            StateWriteError: A file could not be written; the previous file is intact, and the
+                persistence keeps the directory and the changes for another :meth:`flush`.
+            CorruptStateError: With ``watch``, a person's malformed edit keeps a category from
+                being written; the file is left as it is.
         """
         await self._rounds.flush()
         self._session.close()
@@ -402,55 +344,16 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
 
     # --------------------------------------------------------- DictPersistence attributes
 
-    @property
-    def user_data(self) -> dict[int, dict[Any, Any]] | None:
-        """:obj:`dict`: The user data as last handed over; :obj:`None` before loading."""
-        return cast("dict[int, dict[Any, Any]] | None", self._views.value("user_data"))
-
-    @property
-    def chat_data(self) -> dict[int, dict[Any, Any]] | None:
-        """:obj:`dict`: The chat data as last handed over; :obj:`None` before loading."""
-        return cast("dict[int, dict[Any, Any]] | None", self._views.value("chat_data"))
-
-    @property
-    def bot_data(self) -> dict[Any, Any] | None:
-        """:obj:`dict`: The bot data as last handed over; :obj:`None` before loading."""
-        return cast("dict[Any, Any] | None", self._views.value("bot_data"))
-
-    @property
-    def callback_data(self) -> CDCData | None:
-        """The callback data as last handed over; :obj:`None` when there is none."""
-        return cast("CDCData | None", self._views.value("callback_data"))
-
-    @property
-    def conversations(self) -> dict[str, ConversationDict] | None:
-        """:obj:`dict`: The conversations as last handed over; :obj:`None` before loading."""
-        return cast("dict[str, ConversationDict] | None", self._views.value("conversations"))
-
-    @property
-    def user_data_json(self) -> str:
-        """:obj:`str`: :attr:`user_data` as JSON that ``DictPersistence`` loads."""
-        return self._views.json("user_data")
-
-    @property
-    def chat_data_json(self) -> str:
-        """:obj:`str`: :attr:`chat_data` as JSON that ``DictPersistence`` loads."""
-        return self._views.json("chat_data")
-
-    @property
-    def bot_data_json(self) -> str:
-        """:obj:`str`: :attr:`bot_data` as JSON that ``DictPersistence`` loads."""
-        return self._views.json("bot_data")
-
-    @property
-    def callback_data_json(self) -> str:
-        """:obj:`str`: :attr:`callback_data` as JSON that ``DictPersistence`` loads."""
-        return self._views.json("callback_data")
-
-    @property
-    def conversations_json(self) -> str:
-        """:obj:`str`: :attr:`conversations` as JSON that ``DictPersistence`` loads."""
-        return self._views.json("conversations")
+    user_data = _view("user_data", "user data")
+    chat_data = _view("chat_data", "chat data")
+    bot_data = _view("bot_data", "bot data")
+    callback_data = _view("callback_data", "callback data (:obj:`None` when there is none)")
+    conversations = _view("conversations", "conversations of every handler")
+    user_data_json = _view("user_data", "user data", as_json=True)
+    chat_data_json = _view("chat_data", "chat data", as_json=True)
+    bot_data_json = _view("bot_data", "bot data", as_json=True)
+    callback_data_json = _view("callback_data", "callback data", as_json=True)
+    conversations_json = _view("conversations", "conversations", as_json=True)
 
 
 def _set_or_pop(states: dict[Any, Any], key: Any, value: object | None) -> None:

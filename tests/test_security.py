@@ -52,7 +52,7 @@ LOAD_PATH = (
 )
 #: The command line and its converter, which import pickle for ``jsonpersist import-pickle``
 #: and ``export-pickle``; a bot never imports them.
-TOOLS = ("__main__.py", "_cli.py", "_convert.py", "_directory.py")
+TOOLS = ("__main__.py", "_cli.py", "_commands.py", "_convert.py", "_directory.py")
 FORBIDDEN_MODULES = {
     "pickle",
     "_pickle",
