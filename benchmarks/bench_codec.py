@@ -42,7 +42,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _workload import make_user, user_ids
 
-from jsonpersist import Codec, _codec
+from jsonpersist import Codec, _plain
 
 RUNS = 7
 TARGET = 3.0
@@ -86,11 +86,11 @@ def best_of(runs: int, action: Callable[[], object]) -> float:
 @contextmanager
 def python_walk() -> Iterator[None]:
     """Makes the codec prove values plain in Python, as where the C check was not built."""
-    built, _codec._speedups = _codec._speedups, None
+    built, _plain._speedups = _plain._speedups, None
     try:
         yield
     finally:
-        _codec._speedups = built
+        _plain._speedups = built
 
 
 def each(dumps: Callable[[Any], bytes], users: list[Any]) -> Callable[[], object]:
@@ -148,7 +148,7 @@ def verdict(label: str, ratio: float) -> None:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    check = "C (jsonpersist._speedups)" if _codec._speedups else "Python (the C was not built)"
+    check = "C (jsonpersist._speedups)" if _plain._speedups else "Python (the C was not built)"
     print(
         f"jsonpersist codec benchmark: N = {n} users, best of {RUNS} runs, gc off\n"
         f"Python {platform.python_version()} ({platform.python_implementation()}), "

@@ -42,7 +42,7 @@ from jsonpersist import (  # noqa: E402
     CorruptStateError,
     JsonPersistence,
     TypeRegistry,
-    _codec,
+    _plain,
 )
 
 __all__ = ("CATEGORIES", "Color", "Point", "codec_target", "load_target", "main", "types")
@@ -85,9 +85,9 @@ def round_trip(codec: Codec, value: Any, where: str) -> None:
     Bytes are compared rather than values: NaN is not equal to itself, and Telegram objects
     compare by id only.
     """
-    if _codec._speedups is not None and _codec._speedups.is_plain(
+    if _plain._speedups is not None and _plain._speedups.is_plain(
         value, MAX_DEPTH
-    ) is not _codec._walk_plain(value):
+    ) is not _plain._walk_plain(value):
         raise AssertionError(f"{where}: the C and the Python plain-JSON checks disagree")
     first = codec.dumps(value, where)
     second = codec.dumps(codec.loads(first, where), where)

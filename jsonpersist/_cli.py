@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from jsonpersist import __version__, _codec
+from jsonpersist import __version__, _plain
 from jsonpersist import _commands as commands
 from jsonpersist._categories import CATEGORIES
 from jsonpersist._commands import (
@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version",
         action="version",
-        version=f"jsonpersist {__version__} (plain-JSON check: {_codec.PLAIN_CHECK})",
+        version=f"jsonpersist {__version__} (plain-JSON check: {_plain.PLAIN_CHECK})",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     app = argparse.ArgumentParser(add_help=False)

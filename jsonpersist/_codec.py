@@ -9,18 +9,12 @@ See ``docs/format.md`` for the full specification. This module knows nothing abo
 
 from __future__ import annotations
 
-import base64
 import binascii
-import dataclasses
-import enum
 import math
-import uuid
 import warnings
-from collections.abc import Callable, Iterable
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from collections.abc import Iterable
+from decimal import InvalidOperation
+from typing import Any, NoReturn
 
 import orjson
 import telegram
@@ -28,107 +22,13 @@ from telegram import Bot, TelegramObject
 from telegram.warnings import PTBUserWarning
 
 from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
+from jsonpersist._plain import INT_MAX, INT_MIN, MAX_DEPTH, is_plain
+from jsonpersist._scalars import ENCODERS, PARSERS
+from jsonpersist._types import TypeRegistry
 
 __all__ = ("MAX_DEPTH", "Codec", "TypeRegistry", "is_plain")
 
-#: The deepest JSON nesting the codec writes or reads. orjson refuses to write more than 254
-#: levels; the margin leaves room for the file around a value.
-MAX_DEPTH = 240
-
-_INT_MIN = -(2**63)
-_INT_MAX = 2**64 - 1  # orjson reads and writes the whole u64 range exactly
 _SORT = orjson.OPT_SORT_KEYS
-T = TypeVar("T")
-_Encoder = Callable[[Any], Any]
-_Decoder = Callable[[Any], Any]
-
-
-class TypeRegistry:
-    """The application's own types that the codec may store, each under a name.
-
-    Registration is explicit: a file can only name a type that was registered here, and the
-    decoder never imports anything a file names.
-
-    Examples:
-        .. code-block:: python
-
-            types = TypeRegistry()
-            types.register_dataclass(CartItem)
-            types.register_enum(Plan)
-            types.register(Fraction, encode=str, decode=Fraction)
-            persistence = JsonPersistence("state", types=types)
-    """
-
-    __slots__ = ("_by_name", "_by_type")
-
-    def __init__(self) -> None:
-        self._by_type: dict[type, tuple[str, _Encoder]] = {}
-        self._by_name: dict[str, _Decoder] = {}
-
-    def register(
-        self,
-        cls: type[T],
-        *,
-        encode: Callable[[T], Any],
-        decode: Callable[[Any], T],
-        name: str | None = None,
-    ) -> None:
-        """Registers a type with functions converting it to and from a storable value.
-
-        Args:
-            cls (:obj:`type`): The exact class (subclasses need their own registration).
-            encode (Callable): Takes an instance, returns any value the codec can store.
-            decode (Callable): Takes what :paramref:`encode` returned, returns an instance.
-            name (:obj:`str`, optional): The name written to files. Defaults to the class's
-                ``__qualname__``. Keep it stable: renaming it makes old files unreadable.
-
-        Raises:
-            ValueError: The class or the name is already registered.
-        """
-        key = name or cls.__qualname__
-        if cls in self._by_type or key in self._by_name:
-            raise ValueError(f"{cls.__qualname__} or the name {key!r} is already registered")
-        self._by_type[cls] = (key, encode)
-        self._by_name[key] = decode
-
-    def register_dataclass(self, cls: type[Any], *, name: str | None = None) -> None:
-        """Registers a dataclass; it is stored as a dict of its ``init`` fields.
-
-        Args:
-            cls (:obj:`type`): A dataclass.
-            name (:obj:`str`, optional): The name written to files, see :meth:`register`.
-
-        Raises:
-            TypeError: :paramref:`cls` is not a dataclass.
-        """
-        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-            raise TypeError(f"{cls!r} is not a dataclass")
-        names = tuple(field.name for field in dataclasses.fields(cls) if field.init)
-
-        def encode(obj: Any) -> dict[str, Any]:
-            return {field: getattr(obj, field) for field in names}
-
-        def decode(data: Any) -> Any:
-            if type(data) is not dict or set(data) - set(names):
-                raise ValueError(f"expected a dict with the fields {list(names)}")
-            return cls(**data)
-
-        self.register(cls, encode=encode, decode=decode, name=name)
-
-    def register_enum(self, cls: type[enum.Enum], *, name: str | None = None) -> None:
-        """Registers an :class:`enum.Enum` (including ``IntEnum``); stored by member value.
-
-        Args:
-            cls (:obj:`type`): An enum class.
-            name (:obj:`str`, optional): The name written to files, see :meth:`register`.
-        """
-        self.register(cls, encode=lambda member: member.value, decode=cls, name=name)
-
-    def _lookup(self, cls: type) -> tuple[str, _Encoder] | None:
-        return self._by_type.get(cls)
-
-    def _decoder(self, name: str) -> _Decoder | None:
-        return self._by_name.get(name)
 
 
 class _Unsupported(Exception):
@@ -179,68 +79,6 @@ def _refresh_telegram_classes() -> None:
             name = _telegram_name(cls)
             _TELEGRAM_NAMES[cls] = name
             _TELEGRAM_CLASSES.setdefault(name, cls)
-
-
-try:
-    from jsonpersist import _speedups
-except ImportError:  # installed without a C compiler: the walk below gives the same answers
-    _speedups = None  # type: ignore[assignment]
-
-#: Where :func:`is_plain` runs, as ``jsonpersist --version`` shows it.
-PLAIN_CHECK = "C" if _speedups is not None else "Python, the C module was not built"
-
-
-def is_plain(value: object) -> bool:
-    """Tells whether ``value`` is plain JSON that the codec writes as it is, with no tags.
-
-    The codec asks this of every value it encodes, so it runs in C where
-    ``jsonpersist/_speedups.c`` was built: a walk in Python costs several times what orjson
-    needs to write the value.
-
-    Args:
-        value: Any value.
-
-    Returns:
-        :obj:`bool`: Whether it holds only ``str``-keyed dicts (no key starting with ``$``),
-        lists, ``str``, ``bool``, ``None``, ints from -2⁶³ to 2⁶⁴-1 and finite floats, of
-        exactly those types, nested at most :data:`MAX_DEPTH` levels.
-    """
-    if _speedups is not None:
-        return _speedups.is_plain(value, MAX_DEPTH)
-    return _walk_plain(value)
-
-
-def _walk_plain(value: object, depth: int = 0) -> bool:  # noqa: PLR0911, PLR0912
-    """:func:`is_plain` in Python: the reference for the C version, and its stand-in."""
-    if depth > MAX_DEPTH:
-        return False
-    kind = type(value)
-    if kind is dict:
-        for key in value:  # type: ignore[attr-defined]
-            if type(key) is not str or key[:1] == "$":
-                return False
-        items: Iterable[object] = value.values()  # type: ignore[attr-defined]
-    elif kind is list:
-        items = value  # type: ignore[assignment]
-    else:
-        items = (value,)
-        depth -= 1
-    for item in items:
-        kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is int:
-            if not _INT_MIN <= item <= _INT_MAX:  # type: ignore[operator]
-                return False
-        elif kind is float:
-            if item - item != 0.0:  # type: ignore[operator]  # NaN and +-inf
-                return False
-        elif kind is dict or kind is list:
-            if not _walk_plain(item, depth + 1):
-                return False
-        else:
-            return False
-    return True
 
 
 def _sort_key(tree: object) -> bytes:
@@ -317,25 +155,16 @@ class Codec:
             return UnsupportedTypeError(found.message, _format_path(where, found.path))
         return UnsupportedTypeError(f"cannot store this value: {exc}", where)
 
-    def _encode(self, value: Any, depth: int) -> Any:  # noqa: PLR0911, PLR0912
+    def _encode(self, value: Any, depth: int) -> Any:  # noqa: PLR0911
         if depth > MAX_DEPTH:
             raise _Unsupported(f"nested deeper than {MAX_DEPTH} levels of JSON; flatten it")
         kind = type(value)
         if kind is str or kind is bool or value is None:
             return value
         if kind is int:
-            if _INT_MIN <= value <= _INT_MAX:
-                return value
-            try:
-                return {"$int": str(value)}
-            except ValueError:  # beyond sys.get_int_max_str_digits(): hex has no limit
-                return {"$int": hex(value)}
+            return value if INT_MIN <= value <= INT_MAX else _encode_big_int(value)
         if kind is float:
-            if value - value == 0.0:
-                return value
-            if not math.isnan(value):
-                return {"$float": "inf" if value > 0 else "-inf"}
-            return {"$float": "-nan" if math.copysign(1.0, value) < 0 else "nan"}
+            return value if value - value == 0.0 else _encode_special_float(value)
         if kind is dict:
             return self._encode_dict(value, depth)
         if kind is list:
@@ -346,24 +175,17 @@ class Codec:
             items = self._encode_items(value, depth + 2)
             items.sort(key=_sort_key)
             return {"$set" if kind is set else "$frozenset": items}
-        if kind is bytes:
-            return {"$bytes": base64.b64encode(value).decode("ascii")}
-        if kind is datetime:
-            return {"$datetime": _format_datetime(value)}
-        if kind is date:
-            return {"$date": value.isoformat()}
-        if kind is time:
-            if value.tzinfo is not None and type(value.tzinfo) is not timezone:
-                raise _Unsupported(f"cannot store a time with a {type(value.tzinfo).__name__}")
-            _check_offset(value.tzinfo)
-            return {"$time": value.isoformat()}
-        if kind is timedelta:
-            return {"$timedelta": _format_timedelta(value)}
-        if kind is Decimal:
-            return {"$decimal": str(value)}
-        if kind is uuid.UUID:
-            return {"$uuid": str(value)}
-        registered = self.types._lookup(kind)
+        scalar = ENCODERS.get(kind)
+        if scalar is not None:
+            try:
+                return scalar(value)
+            except ValueError as exc:
+                raise _Unsupported(str(exc)) from None
+        return self._encode_object(value, kind, depth)
+
+    def _encode_object(self, value: Any, kind: type, depth: int) -> Any:
+        """A registered type, a bot or a Telegram object."""
+        registered = self.types.encoder(kind)
         if registered is not None:
             name, to_json = registered
             try:
@@ -548,7 +370,7 @@ class Codec:
             if payload != "current":
                 _fail(f"unknown bot placeholder {payload!r}")
             return self.bot
-        parse = _SCALAR_TAGS.get(tag)
+        parse = PARSERS.get(tag)
         if parse is None:
             _fail(f"unknown tag {tag!r} (written by a newer jsonpersist, or a typo?)")
         if type(payload) is not str:
@@ -603,7 +425,7 @@ class Codec:
     def _decode_registered(self, name: Any, tree: dict[str, Any], depth: int) -> Any:
         if type(name) is not str:
             _fail("$obj expects the registered name of a type")
-        from_json = self.types._decoder(name)
+        from_json = self.types.decoder(name)
         if from_json is None:
             _fail(f"{name!r} is not a registered type (register it before loading)")
         data = self._decode(tree.get("data"), depth + 1)
@@ -647,101 +469,14 @@ def _utf8(text: str) -> bool:
     return True
 
 
-# --------------------------------------------------------------------------------- scalars
-
-
-def _check_offset(tz: tzinfo | None) -> None:
-    # datetime.fromisoformat() reads "+00:00:00.000001" back as UTC, so refuse such offsets.
-    offset = tz.utcoffset(None) if type(tz) is timezone else None
-    if offset is not None and offset % timedelta(seconds=1):
-        raise _Unsupported("cannot store a UTC offset with a fraction of a second")
-
-
-def _format_datetime(value: datetime) -> str:
-    tz = value.tzinfo
-    _check_offset(tz)
-    if tz is None or type(tz) is timezone:
-        return value.isoformat()
-    if type(tz) is ZoneInfo and tz.key:
-        return f"{value.isoformat()}[{tz.key}]"
-    raise _Unsupported(
-        f"cannot store a datetime with a {type(tz).__name__}; use zoneinfo or a fixed offset"
-    )
-
-
-def _whole_second_offset(tz: tzinfo | None) -> None:
-    """Refuses what the encoder refuses: an offset with a fraction of a second."""
-    offset = tz.utcoffset(None) if type(tz) is timezone else None
-    if offset is not None and offset % timedelta(seconds=1):
-        raise ValueError("a UTC offset with a fraction of a second")
-
-
-def _parse_datetime(text: str) -> datetime:
-    stamp, _, zone = text.partition("[")
-    value = datetime.fromisoformat(stamp)
-    _whole_second_offset(value.tzinfo)
-    if not zone:
-        return value
-    if not zone.endswith("]") or value.tzinfo is None:
-        raise ValueError("a zone needs an offset and a closing ]")
+def _encode_big_int(value: int) -> dict[str, str]:
     try:
-        tz: tzinfo = ZoneInfo(zone[:-1])
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a tzdata folder
-        raise ValueError(f"unknown time zone {zone[:-1]!r}") from exc
-    local = value.replace(tzinfo=tz)
-    if local.utcoffset() != value.utcoffset():  # the second of two ambiguous wall times
-        local = local.replace(fold=1)
-    return local
+        return {"$int": str(value)}
+    except ValueError:  # beyond sys.get_int_max_str_digits(): hex has no limit
+        return {"$int": hex(value)}
 
 
-def _format_timedelta(value: timedelta) -> str:
-    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
-    sign = "-" if micros < 0 else ""
-    seconds, fraction = divmod(abs(micros), 1_000_000)
-    return f"{sign}{seconds}.{fraction:06d}".rstrip("0").rstrip(".")
-
-
-def _parse_time(text: str) -> time:
-    value = time.fromisoformat(text)
-    _whole_second_offset(value.tzinfo)
-    return value
-
-
-def _parse_timedelta(text: str) -> timedelta:
-    amount = Decimal(text)
-    if not amount.is_finite():
-        raise ValueError("not a finite number of seconds")
-    if amount.adjusted() > 15:  # noqa: PLR2004 - timedelta ends below 10**14 s; don't build a huge int
-        raise ValueError("longer than a timedelta can be")
-    micros = amount.scaleb(6)
-    if micros != micros.to_integral_value():
-        raise ValueError("more precise than a microsecond")
-    return timedelta(microseconds=int(micros))
-
-
-def _parse_int(text: str) -> int:
-    digits = text.lstrip("-")
-    if digits.startswith("0x"):
-        return int(text, 16)
-    if not digits.isdigit():
-        raise ValueError("not an integer")
-    return int(text)
-
-
-def _parse_float(text: str) -> float:
-    if text not in ("nan", "-nan", "inf", "-inf"):
-        raise ValueError("expected nan, -nan, inf or -inf")
-    return float(text)
-
-
-_SCALAR_TAGS: dict[str, Callable[[str], Any]] = {
-    "$int": _parse_int,
-    "$float": _parse_float,
-    "$bytes": lambda text: base64.b64decode(text, validate=True),
-    "$datetime": _parse_datetime,
-    "$date": date.fromisoformat,
-    "$time": _parse_time,
-    "$timedelta": _parse_timedelta,
-    "$decimal": Decimal,
-    "$uuid": uuid.UUID,
-}
+def _encode_special_float(value: float) -> dict[str, str]:
+    if not math.isnan(value):
+        return {"$float": "inf" if value > 0 else "-inf"}
+    return {"$float": "-nan" if math.copysign(1.0, value) < 0 else "nan"}

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import jsonpersist
-from jsonpersist import MAX_DEPTH, _codec, _version
+from jsonpersist import MAX_DEPTH, _plain, _version
 
 PROJECT = Path(__file__).resolve().parents[1]
 REQUIRE_C = "JSONPERSIST_REQUIRE_C"
@@ -33,7 +33,7 @@ SLOWER = "encodes several times slower"
 HOW_TO_FIX = "apt install build-essential python3-dev"
 
 needs_c = pytest.mark.skipif(
-    _codec._speedups is None, reason="the C check was not built (pure-Python install)"
+    _plain._speedups is None, reason="the C check was not built (pure-Python install)"
 )
 needs_a_c_compiler = pytest.mark.skipif(
     shutil.which("cc") is None and shutil.which("gcc") is None,
@@ -78,8 +78,8 @@ def test_the_c_check_reads_keys_of_every_width_like_the_python_walk(key: str) ->
     expected = not key.startswith("$")
     values = [{key: 1}, [{"é": {key: [1]}}], {"𝄞": None, "Ā": 1.5, key: "x"}]
     for value in values:
-        assert _codec._walk_plain(value) is expected
-        assert _codec._speedups.is_plain(value, MAX_DEPTH) is expected
+        assert _plain._walk_plain(value) is expected
+        assert _plain._speedups.is_plain(value, MAX_DEPTH) is expected
 
 
 def _unreadable_key() -> str:
@@ -120,9 +120,9 @@ def test_a_key_the_c_api_cannot_read_raises_its_error_instead_of_an_answer() -> 
     for value in (unreadable, [{"a": unreadable}], {"a": [1, unreadable]}):
         # Before the fix: SystemError, "returned a result with an exception set".
         with pytest.raises(ValueError, match="not in range"):
-            _codec._speedups.is_plain(value, MAX_DEPTH)
+            _plain._speedups.is_plain(value, MAX_DEPTH)
         with pytest.raises(ValueError, match="not in range"):
-            _codec._walk_plain(value)
+            _plain._walk_plain(value)
 
 
 # ------------------------------------------------------------------------------- the build

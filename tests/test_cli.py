@@ -20,7 +20,7 @@ from offline import BOT_TOKEN, OfflineRequest
 from telegram import Chat, Message, User
 from telegram.ext import ExtBot, PicklePersistence
 
-from jsonpersist import JsonPersistence, __version__, _codec
+from jsonpersist import JsonPersistence, __version__, _plain
 from jsonpersist._store import Store
 
 TESTS = Path(__file__).resolve().parent
@@ -305,7 +305,7 @@ async def test_check_names_every_damaged_file_and_leaves_it_alone(tmp_path: Path
 
 WRITER = """
 import asyncio, sys
-from jsonpersist import JsonPersistence, __version__, _codec
+from jsonpersist import JsonPersistence, __version__, _plain
 
 async def main() -> None:
     persistence = JsonPersistence(sys.argv[1])
@@ -436,7 +436,7 @@ def test_help_has_examples_and_exit_codes() -> None:
         assert f"examples:\n  jsonpersist {command} " in result.stdout
     assert "Unpickling runs code" in jsonpersist("import-pickle", "--help").stdout
     assert jsonpersist("no-such-command").returncode == 2
-    check = "C" if _codec._speedups is not None else "Python, the C module was not built"
+    check = "C" if _plain._speedups is not None else "Python, the C module was not built"
     version = jsonpersist("--version").stdout
     assert version == f"jsonpersist {__version__} (plain-JSON check: {check})\n"
     script = Path(sys.executable).with_name("jsonpersist")

@@ -6,7 +6,6 @@ import dataclasses
 import enum
 import json
 import math
-import os
 import struct
 import sys
 import uuid
@@ -26,15 +25,12 @@ from offline import BOT_TOKEN, OfflineRequest
 from strategies import (
     INT_MAX,
     INT_MIN,
-    NOT_QUITE_PLAIN,
-    NOT_QUITE_PLAIN_KEYS,
     TAG_LIKE,
     CartItem,
     Level,
     Plan,
     Point,
     chats,
-    nearly_plain,
     plain_json,
     telegram_objects,
     user_types,
@@ -53,7 +49,6 @@ from jsonpersist import (
     JsonPersistError,
     TypeRegistry,
     UnsupportedTypeError,
-    _codec,
 )
 
 # -------------------------------------------------------------------------------- helpers
@@ -271,105 +266,6 @@ def test_a_dict_with_a_dollar_key_is_escaped(plain: dict[str, Any], key: str, it
     codec = Codec()
     assert codec.encode(value) == {"$": value}
     assert_identical(codec.loads(codec.dumps(value)), value)
-
-
-# --------------------------------------------------------------------- the plain-JSON check
-# The codec asks every value whether it is plain JSON. jsonpersist/_speedups.c answers in C;
-# _codec._walk_plain is its reference in Python and stands in where the C was not built.
-
-PURE_PYTHON = os.environ.get("JSONPERSIST_EXPECT_PURE_PYTHON") == "1"
-needs_c = pytest.mark.skipif(
-    _codec._speedups is None, reason="the C check was not built (pure-Python install)"
-)
-
-
-def test_the_c_check_is_in_use_unless_the_install_is_pure_python() -> None:
-    # CI also installs without a C compiler and runs the codec tests with this set to 1
-    assert (_codec._speedups is None) is PURE_PYTHON
-
-
-@needs_c
-@given(nearly_plain() | plain_json() | values() | user_values())
-def test_the_c_check_gives_the_answers_of_the_python_walk(value: Any) -> None:
-    assert _codec._speedups.is_plain(value, MAX_DEPTH) is _codec._walk_plain(value)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        *NOT_QUITE_PLAIN,
-        *({key: 1} for key in NOT_QUITE_PLAIN_KEYS),
-        {"a": {(1,): 2}},
-        [[{"a": ()}]],
-    ],
-    ids=repr,
-)
-def test_values_one_step_from_plain_json_are_not_plain(value: Any) -> None:
-    assert not _codec.is_plain(value)
-    assert not _codec.is_plain([value])
-    assert not _codec.is_plain({"key": [1, value]})
-    assert not _codec._walk_plain({"key": [1, value]})
-
-
-@pytest.mark.parametrize(
-    "value",
-    [INT_MIN, INT_MAX, 2**63, 2**63 - 1, -0.0, 5e-324, 1.7976931348623157e308, "", "a$", "$"],
-    ids=repr,
-)
-def test_the_edges_of_plain_json_are_plain(value: Any) -> None:
-    assert _codec.is_plain(value)
-    assert _codec.is_plain({"a$": [value], "": None, "b": {"c": value}})
-    assert _codec._walk_plain({"a$": [value], "": None, "b": {"c": value}})
-
-
-@pytest.mark.parametrize(
-    "wrap", [lambda value: [value], lambda value: {"k": value}], ids=["list", "dict"]
-)
-@pytest.mark.parametrize("inside", [1, [], {}], ids=["scalar", "empty list", "empty dict"])
-def test_plain_json_nests_at_most_max_depth_levels(
-    wrap: Callable[[Any], Any], inside: Any
-) -> None:
-    containers = int(isinstance(inside, (list, dict)))
-    for levels in range(MAX_DEPTH - 3, MAX_DEPTH + 4):
-        value = nest(wrap, levels, inside)
-        expected = levels + containers <= MAX_DEPTH + 1  # the outermost container is level 0
-        assert _codec.is_plain(value) is expected, levels
-        assert _codec._walk_plain(value) is expected, levels
-
-
-@needs_c
-@pytest.mark.parametrize("max_depth", [0, 1, 2, 7])
-def test_the_c_check_counts_levels_like_the_python_walk(
-    max_depth: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_codec, "MAX_DEPTH", max_depth)
-    for levels in range(max_depth + 4):
-        for value in (nest(lambda v: [v], levels, 1), nest(lambda v: {"k": v}, levels, [])):
-            assert _codec._speedups.is_plain(value, max_depth) is _codec._walk_plain(value)
-
-
-@needs_c
-def test_the_c_check_leaves_reference_counts_alone() -> None:
-    big, huge = 2**64 - 1, 2**64
-    inner = [1, 2.5, "x", None, True, big, huge, math.nan]
-    values = [{"a": inner}, [inner, {"b": huge}], {"$": inner}, {1: inner}]
-    watched = [*values, inner, big, huge]
-    before = [sys.getrefcount(each) for each in watched]
-    for _ in range(1000):
-        for value in values:
-            _codec._speedups.is_plain(value, MAX_DEPTH)
-    del value
-    assert [sys.getrefcount(each) for each in watched] == before
-
-
-@needs_c
-def test_the_c_check_refuses_wrong_arguments() -> None:
-    with pytest.raises(TypeError):
-        _codec._speedups.is_plain({})  # type: ignore[call-arg]
-    with pytest.raises(ValueError, match="max_depth"):
-        _codec._speedups.is_plain({}, -1)
-    with pytest.raises(TypeError):
-        _codec._speedups.is_plain({}, "240")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

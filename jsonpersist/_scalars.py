@@ -1,0 +1,134 @@
+"""The scalar tags: ``$datetime``, ``$timedelta``, ``$int``... and their text forms.
+
+:data:`ENCODERS` turns a value of each scalar type into its tagged object and raises
+:exc:`ValueError` for a value that cannot be stored exactly (the codec adds the key path);
+:data:`PARSERS` turns a tag's text back and raises :exc:`ValueError` for a text it refuses.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = ("ENCODERS", "PARSERS")
+
+
+def _whole_second_offset(tz: tzinfo | None) -> None:
+    # datetime.fromisoformat() reads "+00:00:00.000001" back as UTC, so such offsets are
+    # refused both ways.
+    offset = tz.utcoffset(None) if type(tz) is timezone else None
+    if offset is not None and offset % timedelta(seconds=1):
+        raise ValueError("a UTC offset with a fraction of a second")
+
+
+def _storable_offset(tz: tzinfo | None) -> None:
+    try:
+        _whole_second_offset(tz)
+    except ValueError as exc:
+        raise ValueError(f"cannot store {exc}") from None
+
+
+def _format_datetime(value: datetime) -> dict[str, str]:
+    tz = value.tzinfo
+    _storable_offset(tz)
+    if tz is None or type(tz) is timezone:
+        return {"$datetime": value.isoformat()}
+    if type(tz) is ZoneInfo and tz.key:
+        return {"$datetime": f"{value.isoformat()}[{tz.key}]"}
+    raise ValueError(
+        f"cannot store a datetime with a {type(tz).__name__}; use zoneinfo or a fixed offset"
+    )
+
+
+def _format_time(value: time) -> dict[str, str]:
+    if value.tzinfo is not None and type(value.tzinfo) is not timezone:
+        raise ValueError(f"cannot store a time with a {type(value.tzinfo).__name__}")
+    _storable_offset(value.tzinfo)
+    return {"$time": value.isoformat()}
+
+
+def _format_timedelta(value: timedelta) -> dict[str, str]:
+    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    sign = "-" if micros < 0 else ""
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    return {"$timedelta": f"{sign}{seconds}.{fraction:06d}".rstrip("0").rstrip(".")}
+
+
+def _parse_datetime(text: str) -> datetime:
+    stamp, _, zone = text.partition("[")
+    value = datetime.fromisoformat(stamp)
+    _whole_second_offset(value.tzinfo)
+    if not zone:
+        return value
+    if not zone.endswith("]") or value.tzinfo is None:
+        raise ValueError("a zone needs an offset and a closing ]")
+    try:
+        tz: tzinfo = ZoneInfo(zone[:-1])
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a tzdata folder
+        raise ValueError(f"unknown time zone {zone[:-1]!r}") from exc
+    local = value.replace(tzinfo=tz)
+    if local.utcoffset() != value.utcoffset():  # the second of two ambiguous wall times
+        local = local.replace(fold=1)
+    return local
+
+
+def _parse_time(text: str) -> time:
+    value = time.fromisoformat(text)
+    _whole_second_offset(value.tzinfo)
+    return value
+
+
+def _parse_timedelta(text: str) -> timedelta:
+    amount = Decimal(text)
+    if not amount.is_finite():
+        raise ValueError("not a finite number of seconds")
+    if amount.adjusted() > 15:  # noqa: PLR2004 - timedelta ends below 10**14 s; don't build a huge int
+        raise ValueError("longer than a timedelta can be")
+    micros = amount.scaleb(6)
+    if micros != micros.to_integral_value():
+        raise ValueError("more precise than a microsecond")
+    return timedelta(microseconds=int(micros))
+
+
+def _parse_int(text: str) -> int:
+    digits = text.lstrip("-")
+    if digits.startswith("0x"):
+        return int(text, 16)
+    if not digits.isdigit():
+        raise ValueError("not an integer")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if text not in ("nan", "-nan", "inf", "-inf"):
+        raise ValueError("expected nan, -nan, inf or -inf")
+    return float(text)
+
+
+#: The tagged object of a value of each scalar type (exact types: subclasses are not these).
+ENCODERS: dict[type, Callable[[Any], dict[str, str]]] = {
+    bytes: lambda value: {"$bytes": base64.b64encode(value).decode("ascii")},
+    datetime: _format_datetime,
+    date: lambda value: {"$date": value.isoformat()},
+    time: _format_time,
+    timedelta: _format_timedelta,
+    Decimal: lambda value: {"$decimal": str(value)},
+    uuid.UUID: lambda value: {"$uuid": str(value)},
+}
+#: The parser of each scalar tag's text.
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "$int": _parse_int,
+    "$float": _parse_float,
+    "$bytes": lambda text: base64.b64decode(text, validate=True),
+    "$datetime": _parse_datetime,
+    "$date": date.fromisoformat,
+    "$time": _parse_time,
+    "$timedelta": _parse_timedelta,
+    "$decimal": Decimal,
+    "$uuid": uuid.UUID,
+}
