@@ -30,7 +30,6 @@ from jsonpersist._convert import Options, clean_state, read_pickle, write_pickle
 from jsonpersist._directory import (
     State,
     copy_files,
-    has_pending_round,
     holds_files,
     read_state,
     write_state,
@@ -433,12 +432,6 @@ def snapshot(args: argparse.Namespace) -> int:
         raise Failure(EXIT_PROBLEMS, f"{source_dir} holds no state files; is it the right one?")
     if _holds_data(dest) and not args.force:
         raise Failure(EXIT_USAGE, f"{dest} already holds files; pass --force to replace them")
-    if has_pending_round(source_dir):
-        raise Failure(
-            EXIT_PROBLEMS,
-            f"{source_dir} has an unfinished save (a redo journal a crash left behind); "
-            "start the bot (or any JsonPersistence) on it once to complete it, then retry",
-        )
     copied = copy_files(source_dir, dest)
     print(f"copied {_count(copied, 'state file')} from {source_dir} to {dest}")
     return EXIT_OK

@@ -18,9 +18,23 @@ from jsonpersist._categories import CATEGORIES, Category
 from jsonpersist._entries import EntryCodec, Lines
 from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
 from jsonpersist._format import render_chunks
-from jsonpersist._store import BOOKKEEPING, GITIGNORE, Store
+from jsonpersist._store import BOOKKEEPING, GITIGNORE, JOURNAL, Store
 
-__all__ = ("State", "copy_files", "has_pending_round", "holds_files", "read_state", "write_state")
+__all__ = (
+    "UNFINISHED_ROUND",
+    "State",
+    "copy_files",
+    "has_pending_round",
+    "holds_files",
+    "read_state",
+    "write_state",
+)
+
+#: What to do about a redo journal that a crash left behind.
+UNFINISHED_ROUND = (
+    "an unfinished save (a redo journal a crash left behind); start the bot (or any "
+    "JsonPersistence) on the directory once to complete it, then retry"
+)
 
 
 @dataclass(slots=True)
@@ -160,12 +174,15 @@ def copy_files(source: Path, dest: Path) -> int:
         :obj:`int`: How many state files were copied.
 
     Raises:
+        CorruptStateError: ``source`` holds a round a crash interrupted (a redo journal).
         StateLockedError: A running bot owns ``dest``.
         StateWriteError: Writing failed; ``dest`` keeps its previous files.
     """
     names = [category.file for category in CATEGORIES.values()]
     origin = Store(source, create=False)
     with origin.round_lock():  # a running bot's save is all in or all out
+        if origin.pending_moves():  # under the lock, only a crash leaves a journal
+            raise CorruptStateError(UNFINISHED_ROUND, file=origin.path(JOURNAL))
         files = {name: data for name in names if (data := origin.read(name)) is not None}
         gitignore = origin.read(GITIGNORE)
     target = Store(dest)
