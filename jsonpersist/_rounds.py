@@ -129,23 +129,27 @@ class Rounds:
                 state.staged = {}
         try:
             async with self._lock:
-                round_.errors = await run_to_completion(self._save_batch, batch)
+                await run_to_completion(self._save_batch, batch, round_.errors)
         except Exception as exc:
-            round_.errors = {(name, _ALL): exc for name in batch}
+            round_.errors.update({(name, _ALL): exc for name in batch})
         finally:
+            # Also when this task was cancelled: the thread has finished, and its outcome is
+            # in round_.errors, so no caller is told "saved" for a write that failed.
             round_.done.set_result(None)
 
     def _save_batch(
-        self, batch: dict[str, dict[Any, Any]]
-    ) -> dict[tuple[str, Any], BaseException]:
-        """Encodes a round's changes and writes the changed files. Runs in a worker thread."""
-        errors: dict[tuple[str, Any], BaseException] = {}
+        self, batch: dict[str, dict[Any, Any]], errors: dict[tuple[str, Any], BaseException]
+    ) -> None:
+        """Encodes a round's changes and writes the changed files. Runs in a worker thread.
+
+        The outcome goes into ``errors`` as it comes, so that it is there even if the task
+        waiting for this thread was cancelled meanwhile.
+        """
         for name, entries in batch.items():
             self._encode(self._session.states[name], entries, errors)
         states = [self._session.states[name] for name in batch]
         for name, error in self._write(states, commit=not self.on_flush):
             errors[(name, _ALL)] = error
-        return errors
 
     def _encode(
         self, state: CategoryState, entries: dict[Any, Any], errors: dict[tuple[str, Any], Any]

@@ -30,7 +30,9 @@ class CategoryState:
             (written, or waiting in :attr:`changed` to be written).
         changed (set): The keys whose lines differ from the file since it was last loaded or
             written; a key without a line was removed.
-        loaded (:obj:`bool`): Whether :attr:`lines` were read from the file in this session.
+        loaded (:obj:`bool`): Whether :attr:`lines` were read from the file.
+        stale (:obj:`bool`): Whether the directory was released since: the file must be read
+            again before the category is used (the lines stay, for the data attributes).
         load_error (:class:`~jsonpersist.CorruptStateError` | :obj:`None`): Why the file did not
             load; the category is then never written.
         version (:data:`Signature` | :obj:`None`): The file as last loaded or written.
@@ -47,6 +49,7 @@ class CategoryState:
         "load_error",
         "loaded",
         "staged",
+        "stale",
         "version",
     )
 
@@ -61,7 +64,7 @@ class CategoryState:
         self.lines: Lines = {}
         self._order: list[Any] | None = None
         self.changed: set[Any] = set()
-        self.loaded = False
+        self.loaded = self.stale = False
         self.load_error: CorruptStateError | None = None
         self.version: Signature | None = None
         self.generation += 1
@@ -132,9 +135,9 @@ class Session:
         self.load_lock = asyncio.Lock()
         self.on_load: Callable[[CategoryState], None] | None = None
 
-    def _current(self, state: CategoryState) -> bool:
-        """Whether the state's lines are this session's, not from before a close."""
-        return state.loaded and (self.read_only or self.store.is_open)
+    def is_current(self, state: CategoryState) -> bool:
+        """Whether the state's lines were read while this persistence uses the directory."""
+        return state.loaded and not state.stale and (self.read_only or self.store.is_open)
 
     async def values(self, name: str) -> Any:
         """PTB's value of a category: read from the file, or from the lines once loaded.
@@ -146,7 +149,7 @@ class Session:
         async with self.load_lock:
             if state.load_error is not None:
                 raise state.load_error
-            if self._current(state):
+            if self.is_current(state):
                 path = self.store.path(state.category.file)
                 return await asyncio.to_thread(
                     self.entries.decode_lines, state.category, state.lines, path
@@ -164,10 +167,10 @@ class Session:
         if self.read_only:
             raise JsonPersistError(f"this persistence of {self.store.directory} is read-only")
         state = self.states[name]
-        if not self._current(state):
+        if not self.is_current(state):
             # Never write a file whose other entries this session has not read.
             async with self.load_lock:
-                if not self._current(state) and state.load_error is None:
+                if not self.is_current(state) and state.load_error is None:
                     await asyncio.to_thread(self._read, state)
         if state.load_error is not None:
             raise state.load_error
@@ -193,7 +196,9 @@ class Session:
         return values
 
     def close(self) -> None:
-        """Releases the directory and forgets every category, to be read again on next use."""
+        """Releases the directory: every category is read again before its next use."""
         self.store.close()
         for state in self.states.values():
-            state.forget()
+            if state.load_error is not None:
+                state.forget()  # the file may be fixed by then
+            state.stale = True

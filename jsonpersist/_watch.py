@@ -112,7 +112,7 @@ class Watcher:
     async def _edits(self, name: str) -> dict[Any, Any]:
         """The edits waiting for the application, after one ``stat`` of the file."""
         state, watched = self._session.states[name], self._files[name]
-        if not state.loaded or state.load_error is not None:
+        if not self._session.is_current(state):
             return {}
         if self._session.store.signature(state.category.file) != state.version:
             async with self._rounds.lock:
