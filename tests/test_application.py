@@ -14,6 +14,7 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
+from checks import assert_same
 from offline import BOT_TOKEN, OfflineRequest
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import (
@@ -27,7 +28,6 @@ from telegram.ext import (
     PersistenceInput,
     filters,
 )
-from test_persistence import assert_same
 
 from jsonpersist import JsonPersistence, UnsupportedTypeError
 
