@@ -88,7 +88,9 @@ def read_state(
     """
     store = Store(directory, create=False)
     state, problems = State(), {}
-    with store.round_lock() if one_round else contextlib.nullcontext():
+    # Taking the lock would create a missing directory: there is nothing to lock there.
+    locked = one_round and directory.is_dir()
+    with store.round_lock() if locked else contextlib.nullcontext():
         moves = store.pending_moves()
         for name in names:
             try:
@@ -174,10 +176,13 @@ def copy_files(source: Path, dest: Path) -> int:
         :obj:`int`: How many state files were copied.
 
     Raises:
+        NotADirectoryError: ``source`` is not a directory.
         CorruptStateError: ``source`` holds a round a crash interrupted (a redo journal).
         StateLockedError: A running bot owns ``dest``.
         StateWriteError: Writing failed; ``dest`` keeps its previous files.
     """
+    if not source.is_dir():  # taking its lock would create it
+        raise NotADirectoryError(f"{source} is not a directory")
     names = [category.file for category in CATEGORIES.values()]
     origin = Store(source, create=False)
     with origin.round_lock():  # a running bot's save is all in or all out

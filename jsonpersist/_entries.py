@@ -15,7 +15,7 @@ import orjson
 
 from jsonpersist._categories import AnyContextTypes, Category
 from jsonpersist._codec import MAX_DEPTH, Codec, is_plain
-from jsonpersist._errors import CorruptStateError
+from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
 from jsonpersist._format import (
     canonical_lines,
     entry_line,
@@ -161,8 +161,13 @@ class EntryCodec:
         Raises:
             UnsupportedTypeError: The value cannot be stored, naming its key path.
         """
-        tree = self.codec.encode(category.storable(value, self.context_types), category.name)
-        return {
-            key: entry_line(key, orjson.dumps(member, option=_SORT))
-            for key, member in category.members(tree, Path(category.file)).items()
-        }
+        storable = category.storable(value, self.context_types)
+        tree = self.codec.encode(storable, category.name)
+        try:
+            return {
+                key: entry_line(key, orjson.dumps(member, option=_SORT))
+                for key, member in category.members(tree, Path(category.file)).items()
+            }
+        except orjson.JSONEncodeError as exc:  # a string UTF-8 cannot hold (a lone surrogate)
+            self.codec.dumps(storable, category.name)  # raises the error that names its path
+            raise UnsupportedTypeError(f"cannot store this value: {exc}", category.name) from exc

@@ -45,8 +45,18 @@ __all__ = (
 
 #: The version of the state-file layout, written into every file as ``"jsonpersist"``.
 FORMAT_VERSION = 1
-#: The key of a category value laid out whole, on the line after ``"data": ``.
-WHOLE = "\x00whole"
+
+
+class _Whole:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "WHOLE"
+
+
+#: The key of a category value laid out whole, on the line after ``"data": ``. An object of
+#: its own, so that no key of the application's (a string, say) can ever be taken for it.
+WHOLE: Any = _Whole()
 _SORT = orjson.OPT_SORT_KEYS
 _INDENT = b"    "
 _ENVELOPE_KEYS = frozenset({"jsonpersist", "category", "data"})

@@ -241,6 +241,45 @@ async def test_a_lone_surrogate_fails_only_its_own_caller(
     assert await read_back(directory) == {1: {"v": "new"}}
 
 
+@pytest.mark.parametrize(
+    ("category", "bad", "where"),
+    [
+        ("bot_data", {"a": "\udce9"}, "bot_data['a']"),
+        ("callback_data", ([("kb", 1.0, {"b": "\udce9"})], {}), "callback_data"),
+    ],
+    ids=["bot_data", "callback_data"],
+)
+async def test_a_lone_surrogate_in_a_value_category_is_an_unsupported_type_error(
+    directory: Path, category: str, bad: Any, where: str
+) -> None:
+    # Plain strings skip the codec's checks; the error must still be typed, name the place,
+    # and fail only its own caller.
+    persistence = await loaded(directory)
+    results = await asyncio.gather(
+        persistence.update_user_data(1, {"v": "new"}),
+        getattr(persistence, f"update_{category}")(bad),
+        return_exceptions=True,
+    )
+    assert results[0] is None
+    assert isinstance(results[1], UnsupportedTypeError)
+    assert results[1].where.startswith(where)
+    await persistence.flush()
+    assert await read_back(directory) == {1: {"v": "new"}}
+
+
+async def test_a_key_that_looks_like_the_whole_marker_is_an_ordinary_key(directory: Path) -> None:
+    # The marker of a value laid out whole was once the string "\x00whole": a bot_data key
+    # or handler name spelled so replaced the whole file's data with one line.
+    persistence = await loaded(directory)
+    await persistence.update_bot_data({"\x00whole": 1, "a": 2})
+    await persistence.update_conversation("\x00whole", (1, 2), 3)
+    await persistence.flush()
+    again = await loaded(directory)
+    assert await again.get_bot_data() == {"\x00whole": 1, "a": 2}
+    assert await again.get_conversations("\x00whole") == {(1, 2): 3}
+    await again.flush()
+
+
 async def test_unsupported_bot_data_keeps_the_last_good_version(
     directory: Path, on_flush: bool
 ) -> None:
