@@ -139,11 +139,12 @@ def _parser() -> argparse.ArgumentParser:
             formatter_class=formatter,
             parents=[] if name == "snapshot" else [app],
         )
-    _arguments(parsers)
+    _reading_arguments(parsers)
+    _writing_arguments(parsers)
     return parser
 
 
-def _arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
+def _reading_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
     check = parsers["check"]
     check.add_argument(
         "directories", nargs="+", type=Path, metavar="DIR", help="a state directory, or several"
@@ -167,6 +168,8 @@ def _arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
     )
     show.set_defaults(run=commands.show)
 
+
+def _writing_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
     importer = parsers["import-pickle"]
     importer.add_argument(
         "pickle", type=Path, metavar="PICKLE", help="the filepath given to PicklePersistence"

@@ -156,6 +156,22 @@ def read_pickle(path: Path, options: Options) -> State:
         PickleLoadError: A file does not unpickle into a PicklePersistence state.
         OSError: A file cannot be opened.
     """
+    persistence = _loaded_pickle(path, options)
+    conversations = {
+        name: {key: value for key, value in states.items() if value is not None}
+        for name, states in (persistence.conversations or {}).items()
+    }  # PicklePersistence keeps an ended conversation as None; jsonpersist removes it
+    return State(
+        user_data=persistence.user_data or {},
+        chat_data=persistence.chat_data or {},
+        bot_data=persistence.bot_data or {},
+        callback_data=persistence.callback_data or None,
+        conversations={name: states for name, states in conversations.items() if states},
+    )
+
+
+def _loaded_pickle(path: Path, options: Options) -> PicklePersistence[Any, Any, Any]:
+    """A PicklePersistence that has loaded every category of the pickle at ``path``."""
     single, files = _pickle_files(path)
     for part in files:
         # PicklePersistence reads any OSError as "no file" and would import an empty state.
@@ -180,17 +196,7 @@ def read_pickle(path: Path, options: Options) -> State:
         asyncio.run(load())
     except TypeError as exc:
         raise _unpickling_failure(path, exc) from exc
-    conversations = {
-        name: {key: value for key, value in states.items() if value is not None}
-        for name, states in (persistence.conversations or {}).items()
-    }  # PicklePersistence keeps an ended conversation as None; jsonpersist removes it
-    return State(
-        user_data=persistence.user_data or {},
-        chat_data=persistence.chat_data or {},
-        bot_data=persistence.bot_data or {},
-        callback_data=persistence.callback_data or None,
-        conversations={name: states for name, states in conversations.items() if states},
-    )
+    return persistence
 
 
 async def _write_pickle(path: Path, state: State, options: Options) -> None:
@@ -251,11 +257,20 @@ _SKIP = object()
 class _Cleaner:
     """Finds every value the codec cannot store, with its key path, and leaves it out."""
 
-    __slots__ = ("codec", "problems")
+    __slots__ = ("codec", "done", "problems", "progress", "total")
 
-    def __init__(self, codec: Codec) -> None:
+    def __init__(
+        self, codec: Codec, total: int, progress: Callable[[int, int], object] | None
+    ) -> None:
         self.codec = codec
         self.problems: list[str] = []
+        self.done, self.total, self.progress = 0, total, progress
+
+    def tick(self) -> None:
+        """Counts one entry checked, for the progress report."""
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
     def clean(self, value: Any, where: str) -> Any:
         """Returns the value without what cannot be stored, or ``_SKIP`` for none of it."""
@@ -318,46 +333,60 @@ def clean_state(
         tuple[:class:`State`, list[:obj:`str`]]: What can be stored, and one message per
         value left out, naming its key path.
     """
-    cleaner = _Cleaner(Codec(bot=options.bot, types=options.types))
     context = options.context_types or ContextTypes()
-    keyboards, queries = state.callback_data or ([], {})
+    keyboards: list[Any] = (state.callback_data or ([], {}))[0]
     conversations = sum(len(states) for states in state.conversations.values())
     total = len(state.user_data) + len(state.chat_data) + 1 + len(keyboards) + conversations
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
+    cleaner = _Cleaner(Codec(bot=options.bot, types=options.types), total, progress)
     out = State()
     for name in ("user_data", "chat_data"):
-        cls = getattr(context, name)
-        entries: dict[int, Any] = getattr(out, name)
-        for key, value in getattr(state, name).items():
-            cleaned = cleaner.clean(_storable(value, cls), f"{name}[{key!r}]")
-            if cleaned is not _SKIP:
-                entries[key] = cleaned
-            tick()
+        setattr(out, name, _clean_ids(cleaner, getattr(state, name), name, context))
     out.bot_data = cleaner.clean(_storable(state.bot_data, context.bot_data), "bot_data")
     if out.bot_data is _SKIP:
         out.bot_data = {}
-    tick()
+    cleaner.tick()
     if state.callback_data is not None:
-        kept = []
-        for keyboard, created, buttons in keyboards:
-            cleaned = cleaner.clean(buttons, f"callback_data[{keyboard!r}]")
-            kept.append((keyboard, created, {} if cleaned is _SKIP else cleaned))
-            tick()
-        cleaned_queries = cleaner.clean(queries, "callback_data['queries']")
-        out.callback_data = (kept, {} if cleaned_queries is _SKIP else cleaned_queries)
-    for name, states in state.conversations.items():
+        out.callback_data = _clean_callback_data(cleaner, state.callback_data)
+    out.conversations = _clean_conversations(cleaner, state.conversations)
+    return out, cleaner.problems
+
+
+def _clean_ids(
+    cleaner: _Cleaner,
+    entries: dict[int, Any],
+    name: str,
+    context: ContextTypes[Any, Any, Any, Any],
+) -> dict[int, Any]:
+    cls, out = getattr(context, name), {}
+    for key, value in entries.items():
+        cleaned = cleaner.clean(_storable(value, cls), f"{name}[{key!r}]")
+        if cleaned is not _SKIP:
+            out[key] = cleaned
+        cleaner.tick()
+    return out
+
+
+def _clean_callback_data(cleaner: _Cleaner, data: Any) -> Any:
+    keyboards, queries = data
+    kept = []
+    for keyboard, created, buttons in keyboards:
+        cleaned = cleaner.clean(buttons, f"callback_data[{keyboard!r}]")
+        kept.append((keyboard, created, {} if cleaned is _SKIP else cleaned))
+        cleaner.tick()
+    cleaned_queries = cleaner.clean(queries, "callback_data['queries']")
+    return kept, {} if cleaned_queries is _SKIP else cleaned_queries
+
+
+def _clean_conversations(
+    cleaner: _Cleaner, conversations: dict[str, dict[Any, Any]]
+) -> dict[str, dict[Any, Any]]:
+    out: dict[str, dict[Any, Any]] = {}
+    for name, states in conversations.items():
         for key, value in states.items():
             path = f"conversations[{name!r}][{key!r}]"
             if cleaner.key_ok(key, path):
                 cleaned = cleaner.clean(value, path)
                 if cleaned is not _SKIP:
-                    out.conversations.setdefault(name, {})[key] = cleaned
-            tick()
-    return out, cleaner.problems
+                    out.setdefault(name, {})[key] = cleaned
+            cleaner.tick()
+    return out

@@ -147,11 +147,16 @@ def parse_json(raw: bytes, path: Path) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise CorruptStateError(
-            f"not valid JSON: {exc.msg} (byte {exc.pos})",
-            file=path,
-            where=f"line {exc.lineno}, column {exc.colno}",
-        ) from None
+        raise _not_json(exc, path) from None
+
+
+def _not_json(exc: json.JSONDecodeError, path: Path) -> CorruptStateError:
+    """The error for a syntax error found by orjson or by :mod:`json`, naming its place."""
+    return CorruptStateError(
+        f"not valid JSON: {exc.msg} (byte {exc.pos})",
+        file=path,
+        where=f"line {exc.lineno}, column {exc.colno}",
+    )
 
 
 def envelope_data(tree: Any, name: str, path: Path) -> Any:
@@ -209,10 +214,6 @@ def strict_tree(raw: bytes, path: Path) -> Any:
     except RecursionError:
         raise CorruptStateError("nested too deeply", file=path) from None
     except json.JSONDecodeError as exc:
-        raise CorruptStateError(
-            f"not valid JSON: {exc.msg} (byte {exc.pos})",
-            file=path,
-            where=f"line {exc.lineno}, column {exc.colno}",
-        ) from None
+        raise _not_json(exc, path) from None
     except ValueError as exc:
         raise CorruptStateError(str(exc), file=path) from None

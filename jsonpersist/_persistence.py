@@ -128,14 +128,14 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         self: JsonPersistence[UD, CD, BD],
         directory: str | Path,
         *,
-        store_data: PersistenceInput | None = None,
-        update_interval: float = 60,
-        context_types: ContextTypes[Any, UD, CD, BD] | None = None,
-        on_flush: bool = False,
+        context_types: ContextTypes[Any, UD, CD, BD],
         types: TypeRegistry | None = None,
-        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
-        read_only: bool = False,
+        store_data: PersistenceInput | None = None,
         watch: bool = False,
+        update_interval: float = 60,
+        on_flush: bool = False,
+        read_only: bool = False,
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
     ) -> None: ...
 
     def __init__(

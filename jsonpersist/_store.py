@@ -229,20 +229,7 @@ class Store:
         """
         with self.round_lock():
             self._replay_journal()
-            temps: dict[str, str] = {}
-            versions: dict[str, Signature] = {}
-            try:
-                for name, data in files.items():
-                    temps[name], versions[name] = self._write_temp(name, data, mode)
-                if len(temps) > 1:
-                    journal = orjson.dumps({"jsonpersist-journal": 1, "moves": temps})
-                    self._install(JOURNAL, self._write_temp(JOURNAL, journal, 0o600)[0])
-                    self._sync_directory()
-            except BaseException:
-                for temp in temps.values():
-                    with contextlib.suppress(OSError):
-                        os.unlink(self.directory / temp)
-                raise
+            temps, versions = self._prepare(files, mode)
             for name, temp in temps.items():
                 # With a journal, a failed rename leaves the temps for the replay to finish.
                 self._install(name, temp, keep_temp=len(temps) > 1)
@@ -251,6 +238,33 @@ class Store:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.directory / JOURNAL)
         return versions
+
+    def _prepare(
+        self, files: Mapping[str, bytes | Sequence[bytes]], mode: int
+    ) -> tuple[dict[str, str], dict[str, Signature]]:
+        """Writes every file's temporary file and, for several, the journal naming them.
+
+        Until this returns the round has not happened: on any failure the temporary files
+        are removed and the state files are untouched.
+
+        Returns:
+            The temporary file of each file, and the signature each keeps once renamed.
+        """
+        temps: dict[str, str] = {}
+        versions: dict[str, Signature] = {}
+        try:
+            for name, data in files.items():
+                temps[name], versions[name] = self._write_temp(name, data, mode)
+            if len(temps) > 1:
+                journal = orjson.dumps({"jsonpersist-journal": 1, "moves": temps})
+                self._install(JOURNAL, self._write_temp(JOURNAL, journal, 0o600)[0])
+                self._sync_directory()  # from now on the round is decided
+        except BaseException:
+            for temp in temps.values():
+                with contextlib.suppress(OSError):
+                    os.unlink(self.directory / temp)
+            raise
+        return temps, versions
 
     def _write_temp(
         self, name: str, data: bytes | Sequence[bytes], mode: int
