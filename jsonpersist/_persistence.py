@@ -94,6 +94,11 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         context_types (:class:`telegram.ext.ContextTypes`): The types of user, chat and bot
             data.
         codec (:class:`jsonpersist.Codec`): The codec converting values to JSON and back.
+        user_data (:obj:`dict` | :obj:`None`): As in ``DictPersistence``, like ``chat_data``,
+            ``bot_data``, ``callback_data`` and ``conversations``: the data as last handed
+            over, decoded once per change; :obj:`None` before loading.
+        user_data_json (:obj:`str`): As in ``DictPersistence``, like ``chat_data_json`` and the
+            others: JSON that ``DictPersistence(user_data_json=...)`` loads (tags inside).
     """
 
     __slots__ = (
@@ -271,8 +276,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             key (:obj:`tuple`): The conversation's key.
             new_state (:class:`object`): The new state, or :obj:`None`.
 
-        Raises:
-            See :meth:`update_user_data`.
+        Errors are those of :meth:`update_user_data`.
         """
         states = (await self._handlers()).setdefault(name, {})
         previous = states.get(key)
