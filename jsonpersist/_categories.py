@@ -15,7 +15,7 @@ from typing import Any
 
 from telegram.ext import ContextTypes, PersistenceInput
 
-from jsonpersist._errors import CorruptStateError
+from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
 from jsonpersist._format import WHOLE
 
 __all__ = (
@@ -46,6 +46,8 @@ class Category:
 
     __slots__ = ("file", "name")
     keyed = False
+    #: Whether PTB's values are instances of the ``context_types`` class of the same name.
+    context_typed = False
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -98,8 +100,24 @@ class Category:
         """
         return values
 
-    def storable(self, value: Any, context_types: AnyContextTypes) -> Any:
-        """Turns what PTB hands to ``update_*`` into a value the codec takes."""
+    def storable(self, value: Any, context_types: AnyContextTypes, key: Any) -> Any:
+        """Turns what PTB hands to ``update_*`` into a value the codec takes.
+
+        Raises:
+            UnsupportedTypeError: The value is not of this category's shape: stored, it would
+                make the file unloadable. Nothing is stored.
+        """
+        if self.context_typed:
+            cls = getattr(context_types, self.name)
+            # A plain dict loads back as a dict subclass of context_types; anything else must
+            # already be of that class, or it would not load back as PTB's data.
+            if not (isinstance(value, cls) or (type(value) is dict and issubclass(cls, dict))):
+                raise UnsupportedTypeError(
+                    f"expected a {cls.__qualname__} (context_types.{self.name}), got a "
+                    f"{type(value).__qualname__}",
+                    self.where(key),
+                )
+            return _plain_dict(value, cls)
         return value
 
     def staged(self, value: Any) -> Any:
@@ -134,6 +152,7 @@ class _ById(Category):
 
     __slots__ = ()
     keyed = True
+    context_typed = True
 
     def sort(self, keys: Iterable[Any]) -> list[Any]:
         return sorted(keys)
@@ -182,9 +201,6 @@ class _ById(Category):
     def entry(self, value: Any, context_types: AnyContextTypes, path: Path, key: Any) -> Any:
         return _as_context_type(value, getattr(context_types, self.name), path, self.where(key))
 
-    def storable(self, value: Any, context_types: AnyContextTypes) -> Any:
-        return _plain_dict(value, getattr(context_types, self.name))
-
 
 class _Handlers(Category):
     """Conversations: one entry per ``ConversationHandler`` name, mapping keys to states."""
@@ -218,15 +234,13 @@ class _BotData(Category):
     """Bot data: one value, laid out one top-level key per line when it is a plain dict."""
 
     __slots__ = ()
+    context_typed = True
 
     def assemble(self, values: dict[Any, Any], context_types: AnyContextTypes, path: Path) -> Any:
         if not values:
             return context_types.bot_data()
         value = values.get(WHOLE, values)
         return _as_context_type(value, context_types.bot_data, path, self.name)
-
-    def storable(self, value: Any, context_types: AnyContextTypes) -> Any:
-        return _plain_dict(value, context_types.bot_data)
 
 
 class _CallbackData(Category):
@@ -238,19 +252,59 @@ class _CallbackData(Category):
         if not values:
             return None
         data = values.get(WHOLE, values)
-        try:
-            keyboards = [
-                (str(kid), float(time), dict(buttons)) for kid, time, buttons in data["keyboards"]
-            ]
-            return keyboards, dict(data["queries"])
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        if type(data) is not dict or data.keys() != {"keyboards", "queries"}:
             raise CorruptStateError(
-                f"not the shape of callback data: {exc!r}", file=path, where=self.name
-            ) from None
+                'expected an object with the keys "keyboards" and "queries"',
+                file=path,
+                where=self.name,
+            )
+        problem = _callback_problem(data["keyboards"], data["queries"])
+        if problem is not None:
+            raise CorruptStateError(problem[0], file=path, where=self.name + problem[1])
+        keyboards = [(kid, float(time), buttons) for kid, time, buttons in data["keyboards"]]
+        return keyboards, data["queries"]
 
-    def storable(self, value: Any, context_types: AnyContextTypes) -> Any:
+    def storable(self, value: Any, context_types: AnyContextTypes, key: Any) -> Any:
+        if not isinstance(value, (tuple, list)) or len(value) != 2:  # noqa: PLR2004
+            raise UnsupportedTypeError("expected (keyboards, queries)", self.name)
         keyboards, queries = value
+        problem = _callback_problem(keyboards, queries)
+        if problem is not None:
+            raise UnsupportedTypeError(problem[0], self.name + problem[1])
         return {"keyboards": [list(keyboard) for keyboard in keyboards], "queries": queries}
+
+
+def _callback_problem(keyboards: Any, queries: Any) -> tuple[str, str] | None:  # noqa: PLR0911
+    """What keeps callback data from being PTB's shape, and where; :obj:`None` if nothing.
+
+    PTB's shape: ``[(keyboard_id, time, {button_id: object}), ...], {query_id: keyboard_id}``.
+    """
+    if not isinstance(keyboards, (list, tuple)):
+        return "the keyboards must be a list", "['keyboards']"
+    for index, keyboard in enumerate(keyboards):
+        where = f"['keyboards'][{index}]"
+        if not isinstance(keyboard, (list, tuple)) or len(keyboard) != 3:  # noqa: PLR2004
+            return "a keyboard must be [id, time, buttons]", where
+        kid, time, buttons = keyboard
+        if type(kid) is not str:
+            return "a keyboard's id must be a string", f"{where}[0]"
+        if type(time) not in (int, float) or not _fits_a_float(time):
+            return "a keyboard's time must be a number of seconds", f"{where}[1]"
+        if type(buttons) is not dict or not all(type(button) is str for button in buttons):
+            return "a keyboard's buttons must map button ids to objects", f"{where}[2]"
+    if type(queries) is not dict or not all(
+        type(query) is str and type(kid) is str for query, kid in queries.items()
+    ):
+        return "the queries must map query ids to keyboard ids", "['queries']"
+    return None
+
+
+def _fits_a_float(number: float) -> bool:
+    try:
+        float(number)
+    except OverflowError:
+        return False
+    return True
 
 
 USER_DATA = _ById("user_data")

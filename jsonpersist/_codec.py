@@ -194,7 +194,9 @@ class Codec:
                 raise
             except Exception as exc:
                 raise _Unsupported(f"the encoder registered for {name} failed: {exc!r}") from exc
-            return {"$obj": name, "data": self._encode(payload, depth + 1)}
+            out = {"$obj": name, "data": self._encode(payload, depth + 1)}
+            self._check_it_loads(out, name)
+            return out
         if isinstance(value, Bot):
             return self._encode_bot(value)
         if isinstance(value, TelegramObject):
@@ -263,7 +265,29 @@ class Codec:
         except orjson.JSONDecodeError as exc:  # e.g. a lone surrogate in a message's text
             raise _Unsupported(f"cannot store this {name}: {exc}") from exc
         out["data"] = self._encode(data, depth + 1)
+        if "." in name:  # the application's own subclass: PTB's classes all rebuild
+            rebuilt = self._check_it_loads(out, name)
+            lost = _lost_attributes(obj, rebuilt)
+            if lost:
+                raise _Unsupported(
+                    f"cannot store this {name}: its {lost} would not come back (to_dict() "
+                    "leaves it out, or __init__ does not take it); register the class in a "
+                    "TypeRegistry with an encoder and decoder that keep it (see docs/types.md)"
+                )
         return out
+
+    def _check_it_loads(self, tree: dict[str, Any], name: str) -> Any:
+        """Decodes a tagged object just encoded, so that what would not load is refused now.
+
+        Stored, such a value would make its whole file fail to load at the next start.
+        """
+        try:
+            return self._decode(orjson.loads(orjson.dumps(tree)), 0)  # decode() reuses trees
+        except _Unsupported as exc:
+            raise _Unsupported(
+                f"cannot store this {name}: it would not load again ({exc.message}); make its "
+                "encoder and decoder match, or register the class (see docs/types.md)"
+            ) from None
 
     # ----------------------------------------------------------------------------- decoding
 
@@ -480,3 +504,13 @@ def _encode_special_float(value: float) -> dict[str, str]:
     if not math.isnan(value):
         return {"$float": "inf" if value > 0 else "-inf"}
     return {"$float": "-nan" if math.copysign(1.0, value) < 0 else "nan"}
+
+
+def _lost_attributes(original: TelegramObject, rebuilt: Any) -> str:
+    """Which attributes of a Telegram object differ once rebuilt; empty when none do."""
+    if type(rebuilt) is not type(original):
+        return f"class ({type(rebuilt).__qualname__} instead)"
+    before = original._get_attrs(include_private=True, recursive=True, remove_bot=True)
+    after = rebuilt._get_attrs(include_private=True, recursive=True, remove_bot=True)
+    lost = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+    return f"attribute{'s' if len(lost) > 1 else ''} {', '.join(lost)}" if lost else ""

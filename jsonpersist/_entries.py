@@ -17,6 +17,7 @@ from jsonpersist._categories import AnyContextTypes, Category
 from jsonpersist._codec import MAX_DEPTH, Codec, is_plain
 from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
 from jsonpersist._format import (
+    WHOLE,
     canonical_lines,
     entry_line,
     entry_value,
@@ -147,12 +148,13 @@ class EntryCodec:
     # ------------------------------------------------------------------------------- saving
 
     def encode(self, category: Category, key: Any, value: Any) -> bytes:
-        """The entry line of one user's, chat's or handler's value.
+        """The entry line of one user's, chat's or handler's value (or a value's member).
 
         Raises:
             UnsupportedTypeError: The value cannot be stored, naming its key path.
         """
-        storable = category.storable(value, self.context_types)
+        # A member of a value category is a part of what storable() already took apart.
+        storable = category.storable(value, self.context_types, key) if category.keyed else value
         return entry_line(key, self.codec.dumps(storable, category.where(key)))
 
     def encode_members(self, category: Category, value: Any) -> Lines:
@@ -161,7 +163,7 @@ class EntryCodec:
         Raises:
             UnsupportedTypeError: The value cannot be stored, naming its key path.
         """
-        storable = category.storable(value, self.context_types)
+        storable = category.storable(value, self.context_types, WHOLE)
         tree = self.codec.encode(storable, category.name)
         try:
             return {

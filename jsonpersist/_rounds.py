@@ -11,10 +11,16 @@ outcome: a value that cannot be stored fails only its own entry.
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from jsonpersist._errors import CorruptStateError, JsonPersistError, UnsupportedTypeError
+from jsonpersist._errors import (
+    CorruptStateError,
+    JsonPersistError,
+    StateWriteError,
+    UnsupportedTypeError,
+)
 from jsonpersist._session import CategoryState, Session
 
 __all__ = ("DROP", "Rounds", "WriteHooks", "run_to_completion")
@@ -51,6 +57,9 @@ class WriteHooks(Protocol):
 
     def after_commit(self, state: CategoryState, keys: set[Any]) -> None:
         """Notes that the lines of ``keys`` are now on disk."""
+
+    def pending_edits(self, state: CategoryState) -> set[Any]:
+        """The keys someone else changed that the application has not been given yet."""
 
 
 class _Round:
@@ -159,14 +168,22 @@ class Rounds:
         An entry that cannot be encoded keeps its last good line, and only its caller fails.
         """
         category, codec = state.category, self._session.entries
+        # With watch mode: an entry someone else changed wins over the application's copy,
+        # which was made before the edit reached it.
+        edited = self.hooks.pending_edits(state) if self.hooks is not None else set()
         for key, value in entries.items():
             try:
+                if key in edited:
+                    continue
                 if value is DROP:
                     state.drop_line(key)
                 elif category.keyed:
                     state.set_line(key, codec.encode(category, key, category.staged(value)))
                 else:
-                    state.set_lines(codec.encode_members(category, value))
+                    lines = codec.encode_members(category, value)
+                    for member in edited:
+                        _keep_line(lines, state.lines, member)
+                    state.set_lines(lines)
             except UnsupportedTypeError as exc:
                 errors[(category.name, key)] = exc
 
@@ -180,18 +197,25 @@ class Rounds:
         With ``commit=False`` (``on_flush``) only that merge runs.
         """
         failed: list[tuple[str, JsonPersistError]] = []
-        ready = []
+        ready = {}
         for state in states:
             blocked = self.hooks.before_write(state) if self.hooks is not None else None
             if blocked is not None:
                 failed.append((state.category.name, blocked))
-            elif state.changed:
-                ready.append(state)
-        if not (ready and commit):
+            elif state.changed and commit:
+                chunks = state.chunks()
+                too_large = self._too_large(state, chunks)
+                if too_large is not None:
+                    failed.append((state.category.name, too_large))
+                else:
+                    ready[state] = chunks
+        if not ready:
             return failed
         store = self._session.store
         try:
-            versions = store.write({state.category.file: state.chunks() for state in ready})
+            versions = store.write(
+                {state.category.file: chunks for state, chunks in ready.items()}
+            )
         except JsonPersistError as exc:
             return failed + [(state.category.name, exc) for state in ready]
         for state in ready:
@@ -200,6 +224,18 @@ class Rounds:
                 self.hooks.after_commit(state, state.changed)
             state.changed = set()
         return failed
+
+    def _too_large(self, state: CategoryState, chunks: list[bytes]) -> StateWriteError | None:
+        """Refuses a file that a load with the same ``max_file_size`` would refuse."""
+        store, size = self._session.store, sum(map(len, chunks))
+        if size <= store.max_file_size:
+            return None
+        cause = OSError(
+            errno.EFBIG,
+            f"it would be {size:,} bytes, more than max_file_size ({store.max_file_size:,}), "
+            "and the next start would refuse it; raise max_file_size",
+        )
+        return StateWriteError(store.path(state.category.file), cause)
 
     async def flush(self) -> None:
         """Writes every change not on disk yet (after the round under way, if any).
@@ -217,3 +253,11 @@ class Rounds:
                 failed = await run_to_completion(self._write, states)
                 if failed:
                     raise failed[0][1]
+
+
+def _keep_line(lines: dict[Any, bytes], current: dict[Any, bytes], key: Any) -> None:
+    """Keeps a member's current line (or its absence) in a value's new lines."""
+    if key in current:
+        lines[key] = current[key]
+    else:
+        lines.pop(key, None)

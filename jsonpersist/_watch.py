@@ -18,6 +18,7 @@ from typing import Any
 from jsonpersist._categories import BOT_DATA, CALLBACK_DATA, CONVERSATIONS
 from jsonpersist._entries import Lines
 from jsonpersist._errors import CorruptStateError
+from jsonpersist._format import WHOLE
 from jsonpersist._rounds import DROP, Rounds, run_to_completion
 from jsonpersist._session import CategoryState, Session
 from jsonpersist._store import Signature
@@ -74,6 +75,13 @@ class Watcher:
         self._pick_up(state, watched)
         return watched.edit_error
 
+    def pending_edits(self, state: CategoryState) -> set[Any]:
+        """The keys someone else changed that the application has not been given yet.
+
+        The application's copy of such an entry predates the edit: a save keeps the edit.
+        """
+        return set(self._files[state.category.name].incoming)
+
     def after_commit(self, state: CategoryState, keys: set[Any]) -> None:
         """The lines of ``keys`` are on disk now: they are the base of the next merge."""
         base = self._files[state.category.name].base
@@ -90,13 +98,29 @@ class Watcher:
         """Gives a user's or chat's data (``target``, in place) what someone else wrote."""
         incoming = await self._edits(name)
         if key in incoming:
-            value = incoming.pop(key)
+            async with self._rounds.lock:  # a round decides about the edit by this key
+                value = incoming.pop(key, DROP)
             _replace_contents(target, {} if value is DROP else value)
 
     async def refresh_bot_data(self, target: Any) -> None:
-        """Gives the bot data (``target``, in place) what someone else wrote."""
-        if await self._edits(BOT_DATA.name):
+        """Gives the bot data (``target``, in place) the members someone else changed.
+
+        The other members keep the application's values, unsaved changes included.
+        """
+        incoming = await self._edits(BOT_DATA.name)
+        if not incoming:
+            return
+        if WHOLE in incoming or WHOLE in self._session.states[BOT_DATA.name].lines:
             _replace_contents(target, await self._take_whole(BOT_DATA.name))
+            return
+        async with self._rounds.lock:
+            edits = dict(incoming)
+            incoming.clear()
+        for member, value in edits.items():
+            if value is DROP:
+                target.pop(member, None)
+            else:
+                target[member] = value
 
     async def refresh_callback_data(self, bot: Any) -> None:
         """Replaces the contents of the bot's callback data cache by an edit of its file."""

@@ -201,7 +201,7 @@ def test_a_canonical_file_nested_deeper_than_the_codec_reads_is_refused(
 def test_callback_data_of_the_wrong_shape_is_refused_on_parse(entries: EntryCodec) -> None:
     raw = hand_written("callback_data", {"keyboards": [["kb", "noon", {}]], "queries": {}})
     error = corrupt(lambda: entries.parse(CALLBACK_DATA, raw, PATH))
-    assert error.where == "callback_data"
+    assert error.where == "callback_data['keyboards'][0][1]"
 
 
 @pytest.mark.parametrize(
