@@ -36,14 +36,26 @@ _HOW_TO_FIX = (
 
 _NOT_BUILT = f"""
 {"=" * 92}
-WARNING: jsonpersist's C check ({{module}}) was not built:
+WARNING: jsonpersist's C {{what}} ({{module}}) was not built:
     {{error}}
-jsonpersist works without it, but encodes several times slower: the check of every value it
-saves runs in Python instead. To fix it, {_HOW_TO_FIX}.
-`jsonpersist --version` shows which check is in use. Set {REQUIRE_C}=1 to make a failed build
-an error instead of this warning.
+{{cost}} To fix it, {_HOW_TO_FIX}.
+`jsonpersist --version` shows what is in use. Set {REQUIRE_C}=1 to make a failed build an error
+instead of this warning.
 {"=" * 92}
 """
+# What each optional module is, and what going without it costs.
+_MODULES = {
+    "jsonpersist._speedups": (
+        "check",
+        "jsonpersist works without it, but encodes several times slower: the check of every\n"
+        "value it saves runs in Python instead.",
+    ),
+    "jsonpersist._exchange": (
+        "swap for watch mode",
+        "jsonpersist works without it, but with watch=True an edit saved in the very moment of a\n"
+        "save can be overwritten (renameat2 closes that window, see docs/watch.md).",
+    ),
+}
 
 
 def _c_is_required() -> bool:
@@ -91,19 +103,23 @@ class BuildExt(build_ext):
             output.unlink(missing_ok=True)  # a link that failed half-way may leave a broken file
             if _c_is_required():
                 raise BaseError(
-                    f"jsonpersist's C check ({ext.name}) could not be built, and {REQUIRE_C} "
+                    f"jsonpersist's C {_MODULES.get(ext.name, ('module',))[0]} ({ext.name}) could "
+                    f"not be built, and {REQUIRE_C} "
                     f"is set: {error}\nTo fix it, {_HOW_TO_FIX}; or unset {REQUIRE_C} to "
                     "install without it (several times slower)."
                 ) from error
             if not ext.optional:
                 raise
-            sys.stderr.write(_NOT_BUILT.format(module=ext.name, error=error))
+            what, cost = _MODULES.get(ext.name, ("module", "jsonpersist works without it."))
+            sys.stderr.write(_NOT_BUILT.format(what=what, module=ext.name, error=error, cost=cost))
             sys.stderr.flush()
 
 
 setup(
     ext_modules=[
-        Extension("jsonpersist._speedups", sources=["jsonpersist/_speedups.c"], optional=True)
+        Extension("jsonpersist._speedups", sources=["jsonpersist/_speedups.c"], optional=True),
+        # Watch mode's saves: a file a person edits during a save is kept (see _store.swap).
+        Extension("jsonpersist._exchange", sources=["jsonpersist/_exchange.c"], optional=True),
     ],
     cmdclass={"build_ext": BuildExt},
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sys
 import tempfile
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
@@ -22,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from _harness import CATEGORIES, CONVERSATION, Color, Point, types
+from fuzz_load_time import SHAPES
 from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
 from telegram.ext import ExtBot
 
@@ -156,6 +158,21 @@ def codec_seeds() -> dict[str, bytes]:
     return {name: codec.dumps(value) for name, value in values.items()}
 
 
+def time_seeds() -> dict[str, bytes]:
+    """Recipes for fuzz_load_time.py: each shape, ints that share one hash, 1 MB of them.
+
+    The bytes: shape, base (0: 2**61 - 1), sign, start, wrap, count (2 bytes, 0: as many as
+    fit), layout, then a fragment.
+    """
+    seeds = {}
+    for shape_index, shape in enumerate(SHAPES):
+        for wrap_index in (0, 1, 3, 5) if shape not in ("ids", "fragment") else (0,):
+            recipe = bytes([shape_index, 0, 0, 8, wrap_index, 0, 0, 1])
+            fragment = b'{"$int": "11529215046068469755"}' if shape == "fragment" else b"x"
+            seeds[f"{shape.strip('$')}-{wrap_index}"] = recipe + fragment
+    return seeds
+
+
 def main() -> None:
     if CORPUS.exists():
         shutil.rmtree(CORPUS)
@@ -170,10 +187,21 @@ def main() -> None:
     target.mkdir(parents=True)
     for name, raw in codec_seeds().items():
         (target / f"{name}.json").write_bytes(raw)
+    write_time_seeds()
     count = sum(1 for path in CORPUS.rglob("*") if path.is_file())
     print(f"wrote {count} files under {CORPUS}")
 
 
+def write_time_seeds() -> None:
+    target = CORPUS / "load_time"
+    target.mkdir(parents=True, exist_ok=True)
+    for name, raw in time_seeds().items():
+        (target / f"{name}.bin").write_bytes(raw)
+
+
 if __name__ == "__main__":
     assert set(variants()) == set(CATEGORIES)
-    main()
+    if sys.argv[1:] == ["--time-seeds"]:  # only the seeds of fuzz_load_time.py
+        write_time_seeds()
+    else:
+        main()

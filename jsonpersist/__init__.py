@@ -4,8 +4,10 @@ from jsonpersist._codec import MAX_DEPTH, Codec, TypeRegistry
 from jsonpersist._errors import (
     CorruptStateError,
     JsonPersistError,
+    StateDirectoryError,
     StateLockedError,
     StateWriteError,
+    UnsafeDirectoryError,
     UnsupportedTypeError,
 )
 from jsonpersist._format import FORMAT_VERSION
@@ -18,9 +20,11 @@ __all__ = (
     "CorruptStateError",
     "JsonPersistError",
     "JsonPersistence",
+    "StateDirectoryError",
     "StateLockedError",
     "StateWriteError",
     "TypeRegistry",
+    "UnsafeDirectoryError",
     "UnsupportedTypeError",
 )
 from jsonpersist._version import __version__ as __version__

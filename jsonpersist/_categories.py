@@ -157,6 +157,10 @@ class _ById(Category):
     def sort(self, keys: Iterable[Any]) -> list[Any]:
         return sorted(keys)
 
+    #: The range of Telegram's user and chat ids: signed 64-bit integers.
+    min_id = -(2**63)
+    max_id = 2**63 - 1
+
     def members(self, data: Any, path: Path, strict: bool = True) -> dict[Any, Any]:
         if type(data) is not dict:
             raise CorruptStateError('"data" must be an object', file=path)
@@ -164,9 +168,16 @@ class _ById(Category):
             # int() is lenient ("010", " 1"), but such a key cannot render back to the same
             # bytes, which sends the file to the strict path and parse_id.
             try:
-                return {int(key): member for key, member in data.items()}
+                keys = [int(key) for key in data]
             except ValueError:
                 pass
+            else:
+                # Checked before any dict is built from them: ints beyond 64 bits can all share
+                # one hash (k * (2**61 - 1)), which makes building the dict quadratic.
+                if keys and (min(keys) < self.min_id or max(keys) > self.max_id):
+                    for text in data:
+                        self.parse_id(text, path)
+                return dict(zip(keys, data.values(), strict=True))
         members = {}
         for text, member in data.items():
             key = self.parse_id(text, path)
@@ -178,22 +189,31 @@ class _ById(Category):
         return members
 
     def parse_id(self, text: str, path: Path) -> int:
-        """An id as written in the file: an integer, written plainly.
+        """An id as written in the file: an integer, written plainly, that fits in 64 bits.
+
+        Telegram's user and chat ids are signed 64-bit integers. Larger ones are refused before
+        they reach a dict: all multiples of 2**61 - 1 have the same hash, and a file of them
+        would take minutes to load.
 
         Raises:
-            CorruptStateError: Anything else, like ``"042"`` or ``"1e3"``.
+            CorruptStateError: Anything else, like ``"042"``, ``"1e3"`` or
+                ``"18446744073709551616"`` (2**64).
         """
         try:
             number: int | None = int(text)
         except ValueError:  # not a number, or more digits than Python converts
             number = None
         if number is None or str(number) != text:
-            raise CorruptStateError(
-                "ids must be integers written plainly (like 123 or -100123)",
-                file=path,
-                where=f"{self.name}[{text!r}]",
+            problem = "ids must be integers written plainly (like 123 or -100123)"
+        elif not self.min_id <= number <= self.max_id:
+            shown = text if len(text) <= 40 else f"{text[:40]}..."  # noqa: PLR2004
+            problem = (
+                f"the id {shown} is outside the range of Telegram ids (signed 64-bit integers, "
+                "-2**63 to 2**63 - 1)"
             )
-        return number
+        else:
+            return number
+        raise CorruptStateError(problem, file=path, where=f"{self.name}[{text!r}]")
 
     def plain_class(self, context_types: AnyContextTypes) -> type | None:
         return dict if getattr(context_types, self.name) is dict else None

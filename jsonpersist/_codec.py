@@ -10,8 +10,11 @@ See ``docs/format.md`` for the full specification. This module knows nothing abo
 from __future__ import annotations
 
 import binascii
+import json
 import math
+import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from decimal import InvalidOperation
 from typing import Any, NoReturn
@@ -29,6 +32,8 @@ from jsonpersist._types import TypeRegistry
 __all__ = ("MAX_DEPTH", "Codec", "TypeRegistry", "is_plain")
 
 _SORT = orjson.OPT_SORT_KEYS
+# 19 digits: the shortest ints orjson cannot read exactly (below -2**63) have them.
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
 
 
 class _Unsupported(Exception):
@@ -51,13 +56,35 @@ def _fail(message: str) -> NoReturn:
 
 
 def _format_path(root: str, path: list[object]) -> str:
-    keys = [f"[{key!r}]" for key in reversed(path)]
+    keys = [f"[{_key_repr(key)}]" for key in reversed(path)]
     if len(keys) > 16:  # noqa: PLR2004 - a path through deep nesting stays readable
         keys[8:-8] = [f"...{len(keys) - 16} more..."]
     return root + "".join(keys)
 
 
 _TELEGRAM_CLASSES: dict[str, type[TelegramObject]] = {}
+#: The fields a tag may have beside itself.
+_TAG_FIELDS = {"$tg": frozenset({"bot", "data"}), "$obj": frozenset({"data"})}
+#: PTB's classes whose constructor looks a string up on the file system
+#: (``telegram._utils.files.parse_file_input``: ``Path(media).is_file()``). Decoding one from a
+#: file would stat any path the file names, and the value would tell which exist: they are
+#: neither stored nor loaded.
+PROBING_CLASSES: tuple[type[TelegramObject], ...] = tuple(
+    cls
+    for name in (
+        "InputMedia",
+        "InputMediaSticker",
+        "InputPaidMedia",
+        "InputProfilePhoto",
+        "InputSticker",
+        "InputStoryContent",
+    )
+    if isinstance(cls := getattr(telegram, name, None), type)
+)
+_PROBES = (
+    "python-telegram-bot's constructor looks its files up on the file system, which loading "
+    "must never do; store the file_id (a str) and build the object when you send it"
+)
 _TELEGRAM_NAMES: dict[type, str] = {}
 
 
@@ -172,6 +199,8 @@ class Codec:
         if kind is tuple:
             return {"$tuple": self._encode_items(value, depth + 2)}
         if kind is set or kind is frozenset:
+            if len(value) > MAX_SAME_HASH and _crowded(value):
+                raise _Unsupported(_CROWDED)
             items = self._encode_items(value, depth + 2)
             items.sort(key=_sort_key)
             return {"$set" if kind is set else "$frozenset": items}
@@ -225,6 +254,8 @@ class Codec:
                     exc.path.append(key)
                     raise
             return {"$": out} if escape else out
+        if len(value) > MAX_SAME_HASH and _crowded(value):
+            raise _Unsupported(_CROWDED)
         pairs = []
         for key, item in value.items():
             try:
@@ -248,6 +279,8 @@ class Codec:
 
     def _encode_telegram(self, obj: TelegramObject, depth: int) -> Any:
         cls = type(obj)
+        if isinstance(obj, PROBING_CLASSES):
+            raise _Unsupported(f"cannot store a {cls.__qualname__}: {_PROBES}")
         name = _TELEGRAM_NAMES.get(cls)
         if name is None:
             _refresh_telegram_classes()
@@ -261,8 +294,12 @@ class Codec:
                 self._encode_bot(attached)  # warns; the object is stored without a bot
         # to_json() rather than to_dict(): the latter keeps PTB's enum members and datetimes
         try:
-            data = orjson.loads(obj.to_json())
-        except orjson.JSONDecodeError as exc:  # e.g. a lone surrogate in a message's text
+            text = obj.to_json()
+            # orjson reads an int beyond 64 bits as a float: only json keeps it exact
+            data = json.loads(text) if _LONG_NUMBER.search(text) else orjson.loads(text)
+        # JSONDecodeError: e.g. a lone surrogate in a message's text; json's ValueError: an
+        # int beyond Python's digit limit
+        except ValueError as exc:
             raise _Unsupported(f"cannot store this {name}: {exc}") from exc
         out["data"] = self._encode(data, depth + 1)
         if "." in name:  # the application's own subclass: PTB's classes all rebuild
@@ -343,7 +380,15 @@ class Codec:
                 raise
         if kind is list:
             for index, item in enumerate(tree):
-                tree[index] = self._decode_child(item, index, depth + 1)
+                kind = type(item)
+                if (
+                    kind is dict
+                    or kind is list
+                    or not (
+                        kind is str or kind is int or kind is bool or item is None or kind is float
+                    )
+                ):
+                    tree[index] = self._decode_child(item, index, depth + 1)
             return tree
         if kind is str or kind is int or kind is float or kind is bool or tree is None:
             return tree
@@ -366,10 +411,10 @@ class Codec:
 
     def _decode_tag(self, tag: str, tree: dict[str, Any], depth: int) -> Any:  # noqa: PLR0911, PLR0912
         payload = tree[tag]
-        fields = tree.keys() - {tag}
-        allowed = {"$tg": {"bot", "data"}, "$obj": {"data"}}.get(tag, set())
-        if fields - allowed:
-            _fail(f"unexpected fields {sorted(fields - allowed)} beside the tag {tag}")
+        if len(tree) > 1:
+            fields = tree.keys() - {tag} - _TAG_FIELDS.get(tag, frozenset())
+            if fields:
+                _fail(f"unexpected fields {sorted(fields)} beside the tag {tag}")
         if tag == "$":
             if type(payload) is not dict:
                 _fail("an escaped dict must hold an object")
@@ -380,10 +425,14 @@ class Codec:
             return tuple(self._decode_list(payload, depth + 1))
         if tag in ("$set", "$frozenset"):
             items = self._decode_list(payload, depth + 1)
+            _check_hashes(items, "a set holds an unhashable value")
             try:
-                return set(items) if tag == "$set" else frozenset(items)
+                built = set(items) if tag == "$set" else frozenset(items)
             except TypeError:
-                _fail("a set holds an unhashable value")
+                _unhashable(items, "a set holds an unhashable value")
+            if len(built) != len(items):  # the encoder writes each item once
+                _fail(f"the item {_shown(_duplicate(items))} appears twice")
+            return built
         if tag == "$dict":
             return self._decode_pairs(payload, depth + 1)
         if tag == "$tg":
@@ -405,21 +454,20 @@ class Codec:
             _fail(f"invalid {tag} value {payload[:80]!r}: {exc}")
 
     def _decode_pairs(self, payload: Any, depth: int) -> dict[Any, Any]:
-        out = {}
-        for index, pair in enumerate(self._decode_list(payload, depth)):
+        pairs = self._decode_list(payload, depth)
+        for index, pair in enumerate(pairs):
             if type(pair) is not list or len(pair) != 2:  # noqa: PLR2004
                 exc = _Corrupt("a $dict entry must be a [key, value] pair")
                 exc.path.append(index)
                 raise exc
-            key, item = pair
-            try:
-                if key in out:
-                    _fail(f"the key {key!r} appears twice")
-                out[key] = item
-            except TypeError:
-                exc = _Corrupt(f"an unhashable key of type {type(key).__name__}")
-                exc.path.append(index)
-                raise exc from None
+        keys = [key for key, _ in pairs]
+        _check_hashes(keys, "an unhashable key of type {}")
+        try:
+            out = dict(pairs)
+        except TypeError:
+            _unhashable(keys, "an unhashable key of type {}")
+        if len(out) != len(pairs):  # the encoder writes each key once
+            _fail(f"the key {_shown(_duplicate(keys))} appears twice")
         return out
 
     def _decode_telegram(self, name: Any, tree: dict[str, Any], depth: int) -> TelegramObject:
@@ -431,6 +479,8 @@ class Codec:
             cls = _TELEGRAM_CLASSES.get(name)
             if cls is None:
                 _fail(f"unknown Telegram type {name!r}")
+        if issubclass(cls, PROBING_CLASSES):
+            _fail(f"a {name} cannot be loaded: {_PROBES}")
         bot_field = tree.get("bot")
         if bot_field not in (None, "current"):
             _fail(f"unknown bot placeholder {bot_field!r}")
@@ -491,6 +541,93 @@ def _utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+#: The most items of one set, frozenset or ``$dict`` that may share a hash. ``hash(int)`` is
+#: ``x mod (2**61 - 1)``, so ints (and the Decimals, UUIDs, tuples and Telegram objects made
+#: of them) can be chosen to share one: n of them make building the set take n**2 / 2
+#: comparisons. Values a bot stores share a hash by chance only, a few at most.
+MAX_SAME_HASH = 32
+
+
+def _crowded(items: Iterable[Any]) -> bool:
+    """Whether more than :data:`MAX_SAME_HASH` of the items share a hash.
+
+    Raises:
+        TypeError: An item cannot be hashed.
+    """
+    counts = Counter(map(hash, items))
+    return max(counts.values(), default=0) > MAX_SAME_HASH
+
+
+_CROWDED = (
+    f"cannot store more than {MAX_SAME_HASH} items sharing one hash in one set or dict "
+    "(ints chosen as multiples of 2**61 - 1, say): loading them would be refused as hash "
+    "flooding, see docs/format.md"
+)
+
+
+def _check_hashes(items: list[Any], unhashable: str) -> None:
+    """Refuses more than :data:`MAX_SAME_HASH` items sharing one hash, before a set is built.
+
+    Counting by hash first keeps every set and dict a file makes linear to build. (The hashes
+    themselves are ints below 2**63, of which only a handful share a hash in turn.) An item
+    that cannot be hashed is refused here too, or by building the set (:func:`_unhashable`).
+    """
+    if len(items) <= MAX_SAME_HASH:
+        return
+    try:
+        if not _crowded(items):
+            return
+    except TypeError:
+        _unhashable(items, unhashable)
+    counts: dict[int, int] = {}
+    for index, item in enumerate(items):
+        digest = hash(item)
+        counts[digest] = count = counts.get(digest, 0) + 1
+        if count > MAX_SAME_HASH:
+            exc = _Corrupt(
+                f"more than {MAX_SAME_HASH} items share one hash (a hash-flooding attempt: "
+                "such a set or dict would take minutes to build)"
+            )
+            exc.path.append(index)
+            raise exc
+
+
+def _unhashable(items: list[Any], message: str) -> NoReturn:
+    """Refuses the first item that cannot be hashed (there is one), naming its index."""
+    for index, item in enumerate(items):
+        try:
+            hash(item)
+        except TypeError:
+            exc = _Corrupt(message.format(type(item).__name__))
+            exc.path.append(index)
+            raise exc from None
+    raise AssertionError("no unhashable item")  # pragma: no cover
+
+
+def _duplicate(items: list[Any]) -> Any:
+    """The first item equal to an earlier one (there is one; hashes already checked)."""
+    seen = set()
+    for item in items:
+        if item in seen:
+            return item
+        seen.add(item)
+    raise AssertionError("no duplicate")  # pragma: no cover
+
+
+def _key_repr(value: Any) -> str:
+    """``repr()``, also of an int (or a tuple of them) beyond Python's digit limit."""
+    try:
+        return repr(value)
+    except ValueError:  # beyond sys.get_int_max_str_digits()
+        return hex(value) if type(value) is int else f"<a {type(value).__name__} too long to show>"
+
+
+def _shown(value: Any) -> str:
+    """A value's repr for a message: at most 80 characters, even for an int of 10**5000."""
+    text = _key_repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."  # noqa: PLR2004
 
 
 def _encode_big_int(value: int) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import pprint
 import sys
@@ -250,16 +251,27 @@ def _displayable(value: Any, bot: Bot) -> Any:
     if isinstance(value, Bot):
         return _Shown("<the bot>" if value is bot else "<another bot>")
     if isinstance(value, TelegramObject):
-        fields = json.dumps(_without_false(json.loads(value.to_json())), ensure_ascii=False)
+        try:
+            fields = json.dumps(_without_false(json.loads(value.to_json())), ensure_ascii=False)
+        except ValueError as exc:  # an int beyond Python's digit limit in one of its fields
+            fields = f"<cannot be shown: {exc}>"
         attached = getattr(value, "_bot", None)
         suffix = "" if attached is None else ", bot=current" if attached is bot else ", bot=?"
         return _Shown(f"{type(value).__name__}({fields}{suffix})")
     kind = type(value)
+    if kind is int and _beyond_str(value):
+        return _Shown(hex(value))  # as the file holds it (a $int); hex has no digit limit
     if isinstance(value, dict):
         return {_displayable(key, bot): _displayable(item, bot) for key, item in value.items()}
     if kind in (list, tuple, set, frozenset):
         return kind(_displayable(item, bot) for item in value)
     return value
+
+
+def _beyond_str(value: int) -> bool:
+    """Whether an int may have more digits than ``str()`` converts (4300 by default)."""
+    limit = sys.get_int_max_str_digits()
+    return limit > 0 and value.bit_length() > (limit - 1) * math.log2(10)
 
 
 def _without_false(tree: Any) -> Any:
@@ -293,13 +305,20 @@ def _category_lines(state: State, name: str, bot: Bot) -> Iterator[str]:
     elif name == "callback_data":
         keyboards, queries = state.callback_data or ([], {})
         for keyboard, created, buttons in keyboards:
-            when = datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="seconds")
-            yield _entry(f"keyboard {keyboard!r} (created {when}):", buttons, bot)
+            yield _entry(f"keyboard {keyboard!r} (created {_when(created)}):", buttons, bot)
         if queries:
             yield _entry("queries:", queries, bot)
     else:
         for handler, states in state.conversations.items():
             yield _entry(f"{handler!r}:", states, bot)
+
+
+def _when(stamp: float) -> str:
+    """A keyboard's creation time, or the number when no date has it (a hand edit)."""
+    try:
+        return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):
+        return f"at {stamp!r}, not a date"
 
 
 def _one_entry(state: State, name: str, key: str) -> Any:

@@ -24,7 +24,7 @@ from telegram._utils.types import ODVInput
 from telegram.ext import ContextTypes, ExtBot, PicklePersistence
 from telegram.request import BaseRequest, RequestData
 
-from jsonpersist._categories import CATEGORIES
+from jsonpersist._categories import CATEGORIES, USER_DATA
 from jsonpersist._codec import Codec, TypeRegistry
 from jsonpersist._directory import State
 from jsonpersist._entries import EntryCodec
@@ -157,6 +157,7 @@ def read_pickle(path: Path, options: Options) -> State:
         OSError: A file cannot be opened.
     """
     persistence = _loaded_pickle(path, options)
+    _check_shapes(path, persistence)
     conversations = {
         name: {key: value for key, value in states.items() if value is not None}
         for name, states in (persistence.conversations or {}).items()
@@ -168,6 +169,41 @@ def read_pickle(path: Path, options: Options) -> State:
         callback_data=persistence.callback_data or None,
         conversations={name: states for name, states in conversations.items() if states},
     )
+
+
+def _check_shapes(path: Path, persistence: PicklePersistence[Any, Any, Any]) -> None:
+    """Refuses a pickle whose categories are not of the shapes PicklePersistence writes."""
+    shapes: list[tuple[str, Any, bool]] = [
+        ("user_data", persistence.user_data, isinstance(persistence.user_data, dict)),
+        ("chat_data", persistence.chat_data, isinstance(persistence.chat_data, dict)),
+        ("conversations", persistence.conversations, _conversations_shape(persistence)),
+        ("callback_data", persistence.callback_data, _callback_shape(persistence.callback_data)),
+    ]
+    for name, value, right in shapes:
+        if value is not None and not right:
+            raise PickleLoadError(
+                f"cannot load {path}: its {name} is a {type(value).__name__}, not what "
+                "PicklePersistence stores; it is not a PicklePersistence file",
+                path,
+            )
+
+
+def _conversations_shape(persistence: PicklePersistence[Any, Any, Any]) -> bool:
+    conversations = persistence.conversations
+    return isinstance(conversations, dict) and all(
+        isinstance(states, dict) for states in conversations.values()
+    )
+
+
+def _callback_shape(data: Any) -> bool:
+    """``([(keyboard_id, time, {button: data}), ...], {query: keyboard_id})``, or empty."""
+    if isinstance(data, dict) and not data:  # PicklePersistence's default for a missing one
+        return True
+    if not isinstance(data, (tuple, list)) or len(data) != 2:  # noqa: PLR2004
+        return False
+    keyboards, queries = data
+    triples = all(isinstance(kb, (tuple, list)) and len(kb) == 3 for kb in keyboards)  # noqa: PLR2004
+    return isinstance(keyboards, list) and triples and isinstance(queries, dict)
 
 
 def _loaded_pickle(path: Path, options: Options) -> PicklePersistence[Any, Any, Any]:
@@ -185,7 +221,13 @@ def _loaded_pickle(path: Path, options: Options) -> PicklePersistence[Any, Any, 
     async def load() -> None:
         # The attributes, not the deep copies the getters return; in the single-file form the
         # first getter loads every category.
-        await persistence.get_conversations("")
+        try:
+            await persistence.get_conversations("")
+        except AttributeError:
+            # A category PTB wrote without loading it first is pickled as None: the getter
+            # fails on it after loading every category.
+            if not single or persistence.conversations is not None:
+                raise
         if not single:
             await persistence.get_user_data()
             await persistence.get_chat_data()
@@ -303,12 +345,21 @@ class _Cleaner:
     def _clean_dict(self, value: dict[Any, Any], where: str) -> dict[Any, Any]:
         out = {}
         for key, item in value.items():
-            path = f"{where}[{key!r}]"
+            path = f"{where}[{_shown(key)}]"
             if self.key_ok(key, path):
                 cleaned = self.clean(item, path)
                 if cleaned is not _SKIP:
                     out[key] = cleaned
         return out
+
+
+def _shown(value: Any) -> str:
+    """A key's repr for a message, even of an int beyond Python's digit limit."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<an int of {value.bit_length():,} bits>"
+    return text if len(text) <= 80 else f"{text[:77]}..."  # noqa: PLR2004
 
 
 def _storable(value: Any, cls: type) -> Any:
@@ -358,7 +409,15 @@ def _clean_ids(
     context: ContextTypes[Any, Any, Any, Any],
 ) -> dict[int, Any]:
     cls, out = getattr(context, name), {}
+    category = CATEGORIES[name]
     for key, value in entries.items():
+        if type(key) is not int or not USER_DATA.min_id <= key <= USER_DATA.max_id:
+            cleaner.problems.append(
+                f"{name}[{_shown(key)}]: not a Telegram id (an int from -2**63 to 2**63 - 1); "
+                f"{category.file} holds only those"
+            )
+            cleaner.tick()
+            continue
         cleaned = cleaner.clean(_storable(value, cls), f"{name}[{key!r}]")
         if cleaned is not _SKIP:
             out[key] = cleaned
@@ -382,8 +441,13 @@ def _clean_conversations(
 ) -> dict[str, dict[Any, Any]]:
     out: dict[str, dict[Any, Any]] = {}
     for name, states in conversations.items():
+        if type(name) is not str:
+            cleaner.problems.append(
+                f"conversations[{_shown(name)}]: a ConversationHandler's name is a str"
+            )
+            continue
         for key, value in states.items():
-            path = f"conversations[{name!r}][{key!r}]"
+            path = f"conversations[{name!r}][{_shown(key)}]"
             if cleaner.key_ok(key, path):
                 cleaned = cleaner.clean(value, path)
                 if cleaned is not _SKIP:

@@ -137,6 +137,12 @@ class EntryCodec:
         }
         return self.assemble(category, values, path)
 
+    def entry_of(self, category: Category, key: Any, line: bytes, path: Path) -> Any:
+        """Decodes one entry line this codec made into what PTB expects of that entry."""
+        return category.entry(
+            self.decode_line(category, key, line, path), self.context_types, path, key
+        )
+
     def decode_line(self, category: Category, key: Any, line: bytes, path: Path) -> Any:
         """Decodes one entry line this codec made."""
         return self._decode(category, key, orjson.loads(entry_value(key, line)), path)
@@ -155,7 +161,14 @@ class EntryCodec:
         """
         # A member of a value category is a part of what storable() already took apart.
         storable = category.storable(value, self.context_types, key) if category.keyed else value
-        return entry_line(key, self.codec.dumps(storable, category.where(key)))
+        encoded = self.codec.dumps(storable, category.where(key))
+        try:
+            return entry_line(key, encoded)
+        except orjson.JSONEncodeError:  # a handler's name with a lone surrogate
+            raise UnsupportedTypeError(
+                "cannot store a name UTF-8 cannot hold (it has a lone surrogate)",
+                category.where(key),
+            ) from None
 
     def encode_members(self, category: Category, value: Any) -> Lines:
         """The entry lines of a value category (bot or callback data), one per member.

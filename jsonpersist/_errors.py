@@ -6,6 +6,7 @@ catch anyway, and carries the file, category or key path it is about.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 __all__ = (
@@ -13,8 +14,10 @@ __all__ = (
     "JsonPersistError",
     "PickleLoadError",
     "PicklePathError",
+    "StateDirectoryError",
     "StateLockedError",
     "StateWriteError",
+    "UnsafeDirectoryError",
     "UnsupportedTypeError",
 )
 
@@ -135,6 +138,58 @@ class StateWriteError(JsonPersistError, OSError):
         )
         self.file = file
         self.replaced = replaced
+
+
+class StateDirectoryError(JsonPersistError, OSError):
+    """The state directory cannot be used: a file jsonpersist keeps there cannot be opened.
+
+    Raised for the lock files (``.jsonpersist.lock``, ``.jsonpersist.round.lock``) when
+    something else than a regular file is in their place (a directory, a symlink, a FIFO), a
+    lock file has another hard link, or the file system refuses to open them (a read-only
+    mount, missing permissions); and for a stale temporary file that cannot be removed.
+
+    Args:
+        file (:class:`pathlib.Path`): The file (or directory) it is about.
+        message (:obj:`str`): What is wrong and what to do.
+        cause (:class:`OSError`, optional): The operating system's error, if there was one.
+
+    Attributes:
+        file (:class:`pathlib.Path`): The file (or directory) it is about.
+    """
+
+    __slots__ = ("file",)
+
+    def __init__(self, file: Path, message: str, cause: OSError | None = None) -> None:
+        text = f"{file}: {message}"
+        if cause is not None and cause.errno is not None:
+            super().__init__(cause.errno, text)
+        else:
+            super().__init__(text)
+        self.file = file
+
+
+class UnsafeDirectoryError(StateDirectoryError, PermissionError):
+    """Another user could replace the state directory, or the state in it.
+
+    The directory, or a directory above it, is writable by others (without the sticky bit
+    that ``/tmp`` has) or owned by another user than this process's and root: they could swap
+    the state directory for one of their own, and the bot would load their state.
+
+    Args:
+        directory (:class:`pathlib.Path`): The state directory.
+        file (:class:`pathlib.Path`): The directory on its path that others can change.
+        message (:obj:`str`): What is wrong with it and what to do.
+
+    Attributes:
+        directory (:class:`pathlib.Path`): The state directory.
+        file (:class:`pathlib.Path`): The directory on its path that others can change.
+    """
+
+    __slots__ = ("directory",)
+
+    def __init__(self, directory: Path, file: Path, message: str) -> None:
+        super().__init__(file, message, PermissionError(errno.EACCES, message))
+        self.directory = directory
 
 
 class PicklePathError(JsonPersistError, ValueError):

@@ -22,13 +22,17 @@ from jsonpersist._errors import (
     UnsupportedTypeError,
 )
 from jsonpersist._session import CategoryState, Session
+from jsonpersist._store import Signature
 
 __all__ = ("DROP", "Rounds", "WriteHooks", "run_to_completion")
 
 T = TypeVar("T")
 #: Staged in place of a value: the entry is to be removed.
 DROP: Any = object()
-_ALL = object()  # the key of an error that concerns every entry of a category
+_ALL = object()
+# With watch mode, the writes of one round when edits keep landing during them; changes still
+# unwritten then wait, merged, for the next round.
+_WRITES_PER_ROUND = 4  # the key of an error that concerns every entry of a category
 
 
 async def run_to_completion(function: Callable[..., T], *args: Any) -> T:
@@ -55,8 +59,8 @@ class WriteHooks(Protocol):
     def before_write(self, state: CategoryState) -> CorruptStateError | None:
         """Merges an edit made since the last load or write; returns what blocks writing."""
 
-    def after_commit(self, state: CategoryState, keys: set[Any]) -> None:
-        """Notes that the lines of ``keys`` are now on disk."""
+    def committed(self, state: CategoryState, version: Signature) -> None:
+        """Notes that the state's lines are on disk now, as ``version``."""
 
     def pending_edits(self, state: CategoryState) -> set[Any]:
         """The keys someone else changed that the application has not been given yet."""
@@ -192,11 +196,25 @@ class Rounds:
     ) -> list[tuple[str, JsonPersistError]]:
         """Writes the changed categories in one :meth:`Store.write`; returns what failed.
 
-        With watch mode, an edit made since the last write is merged first, and a category
-        whose file someone left malformed is not written (its changes stay in memory).
-        With ``commit=False`` (``on_flush``) only that merge runs.
+        With watch mode, an edit made since the last write is merged first, a category whose
+        file someone left malformed is not written (its changes stay in memory), and an edit
+        that lands during the write is merged and written in one more write. With
+        ``commit=False`` (``on_flush``) only the first merge runs.
         """
         failed: list[tuple[str, JsonPersistError]] = []
+        for _ in range(_WRITES_PER_ROUND):
+            ready = self._ready(states, commit, failed)
+            if not ready:
+                break
+            states = self._commit(ready, failed)
+            if not states:
+                break
+        return failed
+
+    def _ready(
+        self, states: list[CategoryState], commit: bool, failed: list[tuple[str, Any]]
+    ) -> dict[CategoryState, list[bytes]]:
+        """The categories to write now, each with its file's contents."""
         ready = {}
         for state in states:
             blocked = self.hooks.before_write(state) if self.hooks is not None else None
@@ -209,21 +227,32 @@ class Rounds:
                     failed.append((state.category.name, too_large))
                 else:
                     ready[state] = chunks
-        if not ready:
-            return failed
+        return ready
+
+    def _commit(
+        self, ready: dict[CategoryState, list[bytes]], failed: list[tuple[str, Any]]
+    ) -> list[CategoryState]:
+        """Writes the files in one go; returns the categories to write again (a raced edit)."""
         store = self._session.store
+        files = {state.category.file: chunks for state, chunks in ready.items()}
+        raced: set[str] = set()
         try:
-            versions = store.write(
-                {state.category.file: chunks for state, chunks in ready.items()}
-            )
+            if self.hooks is None:
+                versions = store.write(files)
+            else:  # never over a file someone wrote since before_write() looked
+                versions, raced = store.swap(files, {s.category.file: s.version for s in ready})
         except JsonPersistError as exc:
-            return failed + [(state.category.name, exc) for state in ready]
+            failed.extend((state.category.name, exc) for state in ready)
+            return []
+        again = []
         for state in ready:
-            state.version = versions[state.category.file]
-            if self.hooks is not None:
-                self.hooks.after_commit(state, state.changed)
-            state.changed = set()
-        return failed
+            if state.category.file in raced:
+                again.append(state)  # not written: merged by before_write() next time
+            elif self.hooks is not None:
+                self.hooks.committed(state, versions[state.category.file])
+            else:
+                state.version, state.changed = versions[state.category.file], set()
+        return again
 
     def _too_large(self, state: CategoryState, chunks: list[bytes]) -> StateWriteError | None:
         """Refuses a file that a load with the same ``max_file_size`` would refuse."""

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -16,6 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ("ENCODERS", "PARSERS")
+
+_INT = re.compile(r"-?(?:(0x)[0-9a-fA-F]+|[0-9]+)")
 
 
 def _whole_second_offset(tz: tzinfo | None) -> None:
@@ -74,6 +77,8 @@ def _parse_datetime(text: str) -> datetime:
     local = value.replace(tzinfo=tz)
     if local.utcoffset() != value.utcoffset():  # the second of two ambiguous wall times
         local = local.replace(fold=1)
+    if local.utcoffset() != value.utcoffset():  # the encoder writes the zone's own offset
+        raise ValueError(f"the offset is not {zone[:-1]}'s at that time: which instant is meant?")
     return local
 
 
@@ -96,12 +101,12 @@ def _parse_timedelta(text: str) -> timedelta:
 
 
 def _parse_int(text: str) -> int:
-    digits = text.lstrip("-")
-    if digits.startswith("0x"):
-        return int(text, 16)
-    if not digits.isdigit():
-        raise ValueError("not an integer")
-    return int(text)
+    # int() also takes "+", spaces, "_" and the digits of every script ("٣" is 3): the encoder
+    # writes none of them, and a value is read one way only.
+    match = _INT.fullmatch(text)
+    if match is None:
+        raise ValueError("not an integer (an optional -, then ASCII digits or 0x and hex digits)")
+    return int(text, 16) if match.group(1) else int(text)
 
 
 def _parse_float(text: str) -> float:

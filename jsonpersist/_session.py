@@ -189,6 +189,10 @@ class Session:
         except CorruptStateError as exc:
             state.forget()
             state.load_error = exc  # this category is never written again in this session
+            if not any(other.loaded for other in self.states.values()):
+                # The application does not start on this (Application.initialize() raises):
+                # another attempt in this process must not find the directory taken.
+                self.store.close()
             raise
         state.loaded_from(lines, version)
         if self.on_load is not None:

@@ -11,17 +11,23 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import orjson
 from filelock import FileLock, Timeout
 
+try:
+    from jsonpersist import _exchange
+except ImportError:  # not built (no C compiler): saves rename, with the window that leaves
+    _exchange = None  # type: ignore[assignment]
 from jsonpersist._errors import (
     CorruptStateError,
-    JsonPersistError,
+    StateDirectoryError,
     StateLockedError,
     StateWriteError,
+    UnsafeDirectoryError,
 )
 
 __all__ = ("BOOKKEEPING", "DEFAULT_MAX_FILE_SIZE", "Signature", "Store")
@@ -44,6 +50,15 @@ BOOKKEEPING = frozenset({GITIGNORE, OWNER_LOCK, ROUND_LOCK})
 #: Larger state files are refused on load instead of exhausting a small host's memory.
 DEFAULT_MAX_FILE_SIZE = 512 * 1024 * 1024
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# Opening a FIFO planted in place of a file without O_NONBLOCK waits for a writer forever.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+#: How long a second owner waits for the holder of the owner lock to record its PID.
+HOLDER_WAIT = 1.0
+_JOURNAL_LIMIT = 1024 * 1024
+# renameat2's refusals that mean "not here": not Linux, or a file system without support.
+_NO_EXCHANGE = frozenset(
+    {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+)
 
 
 def _full_fsync(fd: int) -> None:
@@ -61,13 +76,17 @@ class Store:
     """A directory of state files that one :class:`Store` owns at a time.
 
     Args:
-        directory (:class:`pathlib.Path`): Created (mode 0700) if missing and ``create``.
+        directory (:class:`pathlib.Path`): Created (mode 0700, missing parents too) if missing
+            and ``create``.
         max_file_size (:obj:`int`, optional): Larger files are refused on load.
-        create (:obj:`bool`, optional): Whether to create a missing directory. Default:
-            :obj:`True`; readers pass :obj:`False`.
+        create (:obj:`bool`, optional): Whether to create a missing directory, and to check
+            that no other user can replace it. Default: :obj:`True`; readers pass :obj:`False`.
 
     Attributes:
         directory (:class:`pathlib.Path`): The resolved state directory.
+
+    Raises:
+        UnsafeDirectoryError: With ``create``: another user could replace the directory.
     """
 
     __slots__ = ("_owner", "_paths", "_round", "directory", "max_file_size")
@@ -75,9 +94,7 @@ class Store:
     def __init__(
         self, directory: Path, max_file_size: int = DEFAULT_MAX_FILE_SIZE, create: bool = True
     ) -> None:
-        if create:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.directory = directory.resolve()
+        self.directory = _safe_directory(directory) if create else directory.resolve()
         self.max_file_size = max_file_size
         self._owner: FileLock | None = None
         self._paths: dict[str, str] = {}  # str paths for signature(): it runs per update
@@ -100,6 +117,8 @@ class Store:
 
         Raises:
             StateLockedError: Another store (any process) owns the directory.
+            StateDirectoryError: A lock file cannot be used (see :meth:`round_lock`).
+            CorruptStateError: The redo journal is not a regular file or is unreadable.
         """
         if self._owner is not None:
             return
@@ -109,40 +128,92 @@ class Store:
             thread_local=False,
             preserve_lock_file=True,  # unlinking a held lock file lets a second owner in
         )
+        # The holder records its PID only after it has the lock: a rival that lost the race
+        # by a few microseconds finds no PID yet, or the dead one of a crashed holder.
+        deadline = time.monotonic() + HOLDER_WAIT
+        while not self._take(owner, OWNER_LOCK, timeout=0):
+            pid = self._holder_pid()
+            if pid is not None or time.monotonic() >= deadline:
+                raise StateLockedError(self.directory, pid)
+            time.sleep(0.01)
         try:
-            owner.acquire(timeout=0)
-        except Timeout:
-            raise StateLockedError(self.directory, self._holder_pid()) from None
+            _record_pid(self.path(OWNER_LOCK))
+        except BaseException:
+            owner.release()
+            raise
         self._owner = owner
-        _record_pid(self.directory / OWNER_LOCK)
         with self.round_lock():
             self._replay_journal()
             self._sweep_temp_files()
-        gitignore = self.directory / GITIGNORE
-        if not gitignore.exists():
+        if not os.path.lexists(self.path(GITIGNORE)):  # a symlink there is not followed
             self.write({GITIGNORE: GITIGNORE_TEXT.encode()}, mode=0o644)
 
     def close(self) -> None:
         """Gives up ownership of the directory (the lock file itself stays, by design)."""
         if self._owner is not None:
+            _clear_pid(self.path(OWNER_LOCK))
             self._owner.release()
             self._owner = None
 
     def _holder_pid(self) -> int | None:
+        """The PID recorded in the owner lock, if that process is alive."""
         try:
-            text = (self.directory / OWNER_LOCK).read_text("ascii").strip()
-        except (OSError, UnicodeDecodeError):
+            text = _read_own_file(self.path(OWNER_LOCK), 32)
+        except (OSError, CorruptStateError):
             return None
-        return int(text) if text.isdigit() else None
+        digits = (text or "").strip()
+        if not (digits.isascii() and digits.isdigit() and len(digits) < 10):  # noqa: PLR2004
+            return None
+        pid = int(digits)
+        return pid if pid > 0 and _alive(pid) else None
+
+    def _take(self, lock: FileLock, name: str, timeout: float) -> bool:
+        """Acquires one of the directory's locks; :obj:`False` if it is held (``timeout``).
+
+        Raises:
+            StateDirectoryError: The lock file is not a regular file, or cannot be opened.
+        """
+        path = self.path(name)
+        kind = _special_kind(path)
+        if kind is not None:
+            raise StateDirectoryError(
+                path,
+                f"is {kind}, not jsonpersist's lock file; someone with write access to the "
+                "directory put it there: remove it, and check who else can write here",
+            )
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            return False
+        except OSError as exc:
+            raise StateDirectoryError(
+                path,
+                f"cannot take the lock: {exc.strerror or exc}"
+                + (
+                    "; a read-only directory can only be read (read_only=True, or the "
+                    "jsonpersist commands check and show)"
+                    if exc.errno == errno.EROFS
+                    else ""
+                ),
+                exc,
+            ) from exc
+        return True
 
     @contextlib.contextmanager
     def round_lock(self) -> Iterator[None]:
         """Holds the lock under which a round's files are replaced.
 
         A snapshot taken under this lock sees every file of a round or none of them.
+
+        Raises:
+            StateDirectoryError: The lock file is a directory, a symlink or another special
+                file, or the file system refuses to open it (read-only, no permission).
         """
-        with self._round:
+        self._take(self._round, ROUND_LOCK, timeout=-1)
+        try:
             yield
+        finally:
+            self._round.release()
 
     # ------------------------------------------------------------------------------ reading
 
@@ -227,17 +298,56 @@ class Store:
                 temporary file is left (a failure while renaming several files is completed
                 from the journal at the next :meth:`write` or :meth:`open`).
         """
+        return self._write(files, mode, None)[0]
+
+    def swap(
+        self, files: Mapping[str, bytes | Sequence[bytes]], expect: Mapping[str, Signature | None]
+    ) -> tuple[dict[str, Signature], set[str]]:
+        """:meth:`write`, but never over a file someone wrote since the caller looked.
+
+        A file that is not the version the caller expected is left as it is, not written,
+        and named in the result, for the caller to merge it and write again. On Linux the
+        check cannot be raced: each file is swapped in with ``renameat2(RENAME_EXCHANGE)``
+        (or created with ``RENAME_NOREPLACE``), and if the file it replaced turns out not to be
+        the one expected, the two are swapped back at once. Where that is not available
+        (another system, a file system that refuses it) this is :meth:`write` after a check,
+        with the window between the check and the rename.
+
+        Args:
+            files: As for :meth:`write`.
+            expect (Mapping[:obj:`str`, :data:`Signature` | :obj:`None`]): The version of each
+                file the caller last saw (:obj:`None`: no file).
+
+        Returns:
+            The signature of each file written, and the names of the files not written.
+
+        Raises:
+            StateWriteError: As for :meth:`write`.
+        """
+        return self._write(files, 0o600, expect)
+
+    def _write(
+        self,
+        files: Mapping[str, bytes | Sequence[bytes]],
+        mode: int,
+        expect: Mapping[str, Signature | None] | None,
+    ) -> tuple[dict[str, Signature], set[str]]:
+        raced: set[str] = set()
         with self.round_lock():
             self._replay_journal()
             temps, versions = self._prepare(files, mode)
             for name, temp in temps.items():
                 # With a journal, a failed rename leaves the temps for the replay to finish.
-                self._install(name, temp, keep_temp=len(temps) > 1)
+                keep_temp = len(temps) > 1
+                if expect is None:
+                    self._install(name, temp, keep_temp)
+                elif not self._swap_in(name, temp, expect.get(name), keep_temp):
+                    raced.add(name)
             self._sync_directory(replaced=True)
             if len(temps) > 1:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.directory / JOURNAL)
-        return versions
+        return versions, raced
 
     def _prepare(
         self, files: Mapping[str, bytes | Sequence[bytes]], mode: int
@@ -256,7 +366,10 @@ class Store:
             for name, data in files.items():
                 temps[name], versions[name] = self._write_temp(name, data, mode)
             if len(temps) > 1:
-                journal = orjson.dumps({"jsonpersist-journal": 1, "moves": temps})
+                inodes = {name: version[0] for name, version in versions.items()}
+                journal = orjson.dumps(
+                    {"jsonpersist-journal": 1, "moves": temps, "inodes": inodes}
+                )
                 self._install(JOURNAL, self._write_temp(JOURNAL, journal, 0o600)[0])
                 self._sync_directory()  # from now on the round is decided
         except BaseException:
@@ -315,6 +428,47 @@ class Store:
                     os.unlink(self.directory / temp)
             raise StateWriteError(self.path(name), exc) from exc
 
+    def _swap_in(self, name: str, temp: str, expected: Signature | None, keep_temp: bool) -> bool:
+        """Renames ``temp`` to ``name`` if ``name`` is the version expected; else leaves it.
+
+        Returns:
+            :obj:`bool`: Whether ``temp`` is in place now (else it was removed).
+        """
+        source, target = self.directory / temp, self.path(name)
+        if self.signature(name) != expected:
+            self._discard(source)
+            return False
+        try:
+            if _exchange is None:
+                raise OSError(errno.ENOSYS, "renameat2 is not available")
+            try:
+                _exchange.rename_noreplace(source, target)
+                return True  # there was no file to lose
+            except FileExistsError:
+                _exchange.exchange(source, target)
+        except OSError as exc:
+            if exc.errno not in _NO_EXCHANGE:
+                if not keep_temp:
+                    self._discard(source)
+                raise StateWriteError(target, exc) from exc
+            self._install(name, temp, keep_temp)  # a plain rename, with its window
+            return True
+        # The temporary name holds the file replaced. Someone wrote it since the check above:
+        # swap it back at once, so that nobody sees this version in its place for long.
+        replaced = _signature_of(source)
+        if replaced != expected:
+            try:
+                _exchange.exchange(source, target)
+            except OSError as exc:
+                raise StateWriteError(target, exc) from exc
+        self._discard(source)
+        return replaced == expected
+
+    @staticmethod
+    def _discard(path: Path) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
     def _sync_directory(self, replaced: bool = False) -> None:
         try:
             fd = os.open(self.directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -342,21 +496,35 @@ class Store:
         """
         path = self.path(JOURNAL)
         try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return {}
+            raw = _read_own_file(path, _JOURNAL_LIMIT)
+        except CorruptStateError as exc:
+            raise CorruptStateError(
+                f"unreadable redo journal: it {exc.reason}; someone with write access to the "
+                "directory put it there: move it away and check the state files",
+                file=path,
+            ) from None
         except OSError as exc:
             raise StateWriteError(path, exc) from exc
+        if raw is None:
+            return {}
         try:
-            moves = orjson.loads(raw)["moves"]
-            pairs = [(str(name), str(temp)) for name, temp in moves.items()]
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            journal = orjson.loads(raw)
+            pairs = [(str(name), str(temp)) for name, temp in journal["moves"].items()]
+            # Each new file's inode: a swap (see swap()) leaves the replaced file under the
+            # temporary name, which must then never be renamed back.
+            inodes = {str(name): int(inode) for name, inode in journal.get("inodes", {}).items()}
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
             # The journal is installed by an atomic rename, so it is whole or absent.
             raise CorruptStateError(f"unreadable redo journal: {exc}", file=path) from exc
         for name, temp in pairs:
             if os.sep in temp or os.sep in name or not temp.endswith(TEMP_SUFFIX):
                 raise CorruptStateError("the redo journal names a file elsewhere", file=path)
-        return {name: temp for name, temp in pairs if (self.directory / temp).exists()}
+        return {
+            name: temp
+            for name, temp in pairs
+            if (self.directory / temp).exists()
+            and (name not in inodes or _inode(self.path(name)) != inodes[name])
+        }
 
     def _replay_journal(self) -> None:
         """Completes the renames of a round that a crash interrupted."""
@@ -373,9 +541,34 @@ class Store:
 
     def _sweep_temp_files(self) -> None:
         for entry in os.scandir(self.directory):
-            if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
+            if not (entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX)):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                continue  # never one of jsonpersist's temporary files, and never read
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StateDirectoryError(
+                    Path(entry.path),
+                    f"cannot remove this stale temporary file: {exc.strerror}",
+                    exc,
+                ) from exc
+
+
+def _signature_of(path: Path) -> Signature | None:
+    try:
+        return _signature(os.lstat(path))
+    except FileNotFoundError:
+        return None
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.lstat(path).st_ino
+    except OSError:
+        return None
 
 
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 1
@@ -405,13 +598,176 @@ def _record_pid(path: Path) -> None:
     """Writes the owner's PID into the held lock file, for the error a second owner gets.
 
     Writing does not touch the flock, which belongs to the lock's own descriptor.
+
+    Raises:
+        StateDirectoryError: The lock file was replaced meanwhile by something else than a
+            regular file of its own, or cannot be written.
     """
     try:
-        fd = os.open(path, os.O_WRONLY | _NOFOLLOW)
+        fd = os.open(path, os.O_WRONLY | _NOFOLLOW | _NONBLOCK)
         try:
+            _refuse_special(fd, path)
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode("ascii"))
         finally:
             os.close(fd)
     except OSError as exc:
-        raise JsonPersistError(f"could not record the owner's PID in {path}: {exc}") from exc
+        raise StateDirectoryError(
+            path, f"could not record the owner's PID: {exc.strerror or exc}", exc
+        ) from exc
+
+
+def _clear_pid(path: Path) -> None:
+    """Empties the lock file before its lock is released, so no rival reads a former owner.
+
+    A PID left behind (the write fails, the process is killed) names a process that no longer
+    holds the lock: rivals name a recorded PID only while that process lives.
+    """
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY | _NOFOLLOW | _NONBLOCK)
+        try:
+            _refuse_special(fd, path)
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
+
+
+def _refuse_special(fd: int, path: Path) -> None:
+    """Refuses a descriptor that is not a regular file with one name (not a hard link)."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        what = _kind(info.st_mode) if not stat.S_ISREG(info.st_mode) else "a hard link"
+        raise OSError(
+            errno.EPERM,
+            f"it is {what}, not jsonpersist's own lock file; someone with write access to the "
+            "directory put it there: remove it, and check who else can write here",
+            str(path),
+        )
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process exists (a zombie counts: it exited only just now)."""
+    if os.name != "posix":  # Windows' os.kill(pid, 0) would send CTRL_C_EVENT
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def _read_own_file(path: Path, limit: int) -> str | None:
+    """Reads one of jsonpersist's own small files (the journal, the owner's PID) safely.
+
+    Opened with ``O_NOFOLLOW`` and ``O_NONBLOCK``: a symlink planted there is never followed
+    out of the directory, and a FIFO never blocks.
+
+    Returns:
+        The text (``latin-1``, which takes any bytes), or :obj:`None` when there is no file.
+
+    Raises:
+        CorruptStateError: It is not a regular file, or larger than ``limit`` bytes.
+        OSError: It cannot be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CorruptStateError("is a symlink, not a regular file", file=path) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CorruptStateError(f"is {_kind(info.st_mode)}, not a regular file", file=path)
+        if info.st_size > limit:
+            raise CorruptStateError(f"is {info.st_size:,} bytes, far too large", file=path)
+        chunks = []
+        while chunk := os.read(fd, limit + 1):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("latin-1")
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, for messages."""
+    for test, kind in (
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def _special_kind(path: Path) -> str | None:
+    """What is at ``path`` if it exists and is not a regular file; else :obj:`None`."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateDirectoryError(path, f"cannot look at it: {exc.strerror}", exc) from exc
+    return None if stat.S_ISREG(mode) else _kind(mode)
+
+
+def _safe_directory(directory: Path) -> Path:
+    """Resolves a state directory, creates what is missing of it, and checks who can change it.
+
+    Missing directories (parents too) are created ``0700``: ``Path.mkdir(parents=True)`` would
+    create the parents with the umask's mode, ``0777`` under ``umask 0``. On POSIX, the
+    directory and every directory above it must belong to this process's user or root, and
+    none above it may be writable by others unless it has the sticky bit (as ``/tmp`` has);
+    the directory itself may be writable by its group, not by everyone. Otherwise another
+    user could swap it for a directory of their own, and the bot would load their state.
+
+    Raises:
+        UnsafeDirectoryError: Another user could replace the directory or its files.
+        NotADirectoryError: Something on the path is not a directory.
+        OSError: A directory cannot be created.
+    """
+    resolved = directory.resolve()
+    if not hasattr(os, "geteuid"):  # Windows: no POSIX owners and modes to check
+        resolved.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return resolved
+    users = {0, os.geteuid()}
+    for path in (*reversed(resolved.parents), resolved):
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path, 0o700)
+            info = os.lstat(path)
+        problem = _replaceable(info, users, leaf=path == resolved)
+        if problem is not None:
+            raise UnsafeDirectoryError(
+                resolved,
+                path,
+                f"{problem}, so another user could replace the state directory {resolved} "
+                "(or its files) with their own; fix the owner or mode of this directory, or "
+                "keep the state in a directory that only you and root can change",
+            )
+    return resolved
+
+
+def _replaceable(info: os.stat_result, users: set[int], leaf: bool) -> str | None:
+    """Why another user could replace a directory on a state directory's path, if they can."""
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symlink that was not there when the path was resolved"
+    if not stat.S_ISDIR(info.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, "is not a directory")
+    if info.st_uid not in users:
+        return f"belongs to the user with uid {info.st_uid}"
+    writable = info.st_mode & (stat.S_IWOTH if leaf else stat.S_IWGRP | stat.S_IWOTH)
+    if writable and (leaf or not info.st_mode & stat.S_ISVTX):
+        who = "everyone" if writable & stat.S_IWOTH else "its group"
+        return f"is writable by {who} (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None

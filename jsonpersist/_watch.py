@@ -13,6 +13,7 @@ written until the file is fixed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from jsonpersist._categories import BOT_DATA, CALLBACK_DATA, CONVERSATIONS
@@ -38,6 +39,16 @@ class _Watched:
         self.incoming: dict[Any, Any] = {}
         # A malformed edit: the category is not written until the file changes again.
         self.edit_error: CorruptStateError | None = None
+
+
+class _Edit:
+    """Someone's version of a file, and the entries they changed: key -> (line, value)."""
+
+    __slots__ = ("changes", "theirs")
+
+    def __init__(self, theirs: Lines) -> None:
+        self.theirs = theirs
+        self.changes: dict[Any, tuple[bytes | None, Any]] = {}
 
 
 class Watcher:
@@ -82,15 +93,17 @@ class Watcher:
         """
         return set(self._files[state.category.name].incoming)
 
-    def after_commit(self, state: CategoryState, keys: set[Any]) -> None:
-        """The lines of ``keys`` are on disk now: they are the base of the next merge."""
+    def committed(self, state: CategoryState, version: Signature) -> None:
+        """The changed lines are on disk now: they are the base of the next merge."""
         base = self._files[state.category.name].base
-        for key in keys:
+        state.version = version
+        for key in state.changed:
             line = state.lines.get(key)
             if line is None:
                 base.pop(key, None)
             else:
                 base[key] = line
+        state.changed = set()
 
     # ------------------------------------------------------------------ refresh (event loop)
 
@@ -161,54 +174,110 @@ class Watcher:
             self._merge(state, watched, version)
 
     def _merge(self, state: CategoryState, watched: _Watched, version: Signature | None) -> None:
+        """Merges the file someone changed into the state's lines; notes a malformed one."""
         store, category = self._session.store, state.category
-        path = store.path(category.file)
         try:
             raw, version = store.read_version(category.file)
-            theirs, values = (
-                ({}, {}) if raw is None else self._session.entries.parse(category, raw, path)
-            )
+            edit = self._edit_from(state, watched.base, raw)
         except CorruptStateError as exc:
             state.version, watched.edit_error = version, exc
             return
-        base, watched.base = watched.base, theirs
+        watched.base = edit.theirs
         state.version, watched.edit_error = version, None
+        self._apply(state, watched, edit)
+
+    def _edit_from(self, state: CategoryState, base: Lines, raw: bytes | None) -> _Edit:
+        """What someone changed: the entries of ``raw`` that differ from ``base``.
+
+        Raises:
+            CorruptStateError: ``raw`` does not load.
+        """
+        category, entries = state.category, self._session.entries
+        theirs, values = (
+            ({}, {})
+            if raw is None
+            else entries.parse(category, raw, self._session.store.path(category.file))
+        )
+        edit = _Edit(theirs)
         for key in base.keys() | theirs.keys():
             if theirs.get(key) == base.get(key):
                 continue
-            if category is CONVERSATIONS and key in theirs and key in state.lines:
-                # Both changed one handler: merge per conversation, the person's first.
-                merged = self._merge_states(state, key, base.get(key), values[key])
-                state.set_line(key, self._session.entries.encode(category, key, merged))
-                watched.incoming[key] = merged
+            ours = state.lines.get(key)
+            if key in theirs and ours is not None and ours != base.get(key):
+                # Both changed this entry: merge inside it, the person's values first.
+                merged = self._merge_entry(state, key, base.get(key), ours, theirs[key])
+                line = entries.encode(category, key, merged)
+                value = entries.entry_of(category, key, line, self._path(state))
+                edit.changes[key] = (line, value)
             elif key in theirs:
-                state.set_line(key, theirs[key])
-                watched.incoming[key] = values[key]
+                edit.changes[key] = (theirs[key], values[key])
             else:
-                state.drop_line(key)
-                watched.incoming[key] = DROP
-            state.changed.add(key)  # written back canonically with the bot's other changes
-        if category is CONVERSATIONS:
-            for name in list(watched.incoming):
-                self._on_conversations(name, watched.incoming.pop(name))
+                edit.changes[key] = (None, DROP)
+        return edit
 
-    def _merge_states(
-        self, state: CategoryState, name: str, base: bytes | None, theirs: dict[Any, Any]
-    ) -> dict[Any, Any]:
-        """Three-way merge of one handler's conversations: theirs, plus our other changes."""
-        entries, path = self._session.entries, self._session.store.path(state.category.file)
-        before, mine = (
-            entries.decode_line(state.category, name, line, path) if line else {}
-            for line in (base, state.lines[name])
+    def _path(self, state: CategoryState) -> Path:
+        return self._session.store.path(state.category.file)
+
+    def _apply(self, state: CategoryState, watched: _Watched, edit: _Edit) -> None:
+        """Puts someone's changed entries into the lines, and aside for the application."""
+        for key, (line, value) in edit.changes.items():
+            if line is None:
+                state.drop_line(key)
+            else:
+                state.set_line(key, line)
+            state.changed.add(key)  # written back canonically with the bot's other changes
+            if state.category is CONVERSATIONS:
+                self._on_conversations(key, value)
+            else:
+                watched.incoming[key] = value
+
+    def _merge_entry(
+        self, state: CategoryState, key: Any, base: bytes | None, ours: bytes, theirs: bytes
+    ) -> Any:
+        """Three-way merge of one entry both sides changed since ``base``."""
+        entries, path = self._session.entries, self._path(state)
+        before, mine, yours = (
+            entries.decode_line(state.category, key, line, path) if line else _MISSING
+            for line in (base, ours, theirs)
         )
-        merged = dict(theirs)
-        for key in before.keys() | mine.keys():
-            if mine.get(key) != before.get(key) and theirs.get(key) == before.get(key):
-                if key in mine:
-                    merged[key] = mine[key]
-                else:
-                    merged.pop(key, None)
-        return merged
+        return merge3(before, mine, yours)
+
+
+_MISSING: Any = object()
+
+
+def merge3(base: Any, ours: Any, theirs: Any) -> Any:
+    """Merges two versions of a value changed from ``base``; the person's (``theirs``) wins.
+
+    Plain dicts (user and chat data, a handler's conversations, a bot data member) are merged
+    key by key, recursively: a key only one side changed takes that side's value, a key both
+    changed takes theirs. Anything else is replaced whole by theirs. :data:`_MISSING` stands for
+    an absent value (a key one side added or removed).
+    """
+    if not (type(ours) is dict and type(theirs) is dict):
+        return theirs
+    before = base if type(base) is dict else {}
+    merged = {}
+    for key in theirs.keys() | ours.keys():
+        old, mine, yours = (side.get(key, _MISSING) for side in (before, ours, theirs))
+        if _same(yours, old):
+            value = mine
+        elif _same(mine, old):
+            value = yours
+        else:
+            value = merge3(old, mine, yours)
+        if value is not _MISSING:
+            merged[key] = value
+    return merged
+
+
+def _same(left: Any, right: Any) -> bool:
+    if left is _MISSING or right is _MISSING:
+        return left is right
+    try:
+        return bool(left == right)
+    except Exception:
+        return False
 
 
 def _replace_contents(target: Any, value: Any) -> None:

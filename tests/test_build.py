@@ -30,6 +30,9 @@ REQUIRE_C = "JSONPERSIST_REQUIRE_C"
 # What the build says when the C check could not be built (setup.py).
 NOT_BUILT = "WARNING: jsonpersist's C check (jsonpersist._speedups) was not built"
 SLOWER = "encodes several times slower"
+SWAP_NOT_BUILT = (
+    "WARNING: jsonpersist's C swap for watch mode (jsonpersist._exchange) was not built"
+)
 HOW_TO_FIX = "apt install build-essential python3-dev"
 
 needs_c = pytest.mark.skipif(
@@ -181,9 +184,13 @@ def _wheel_names(out: Path) -> tuple[str, list[str]]:
 
 
 def _c_modules(names: list[str]) -> list[str]:
-    """The compiled ``_speedups`` modules among file names (not its .pyi or .c)."""
+    """The compiled modules (``_speedups``, ``_exchange``) among file names (not .pyi or .c)."""
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    modules = (name for name in names if name.startswith("jsonpersist/_speedups"))
+    modules = (
+        name
+        for name in names
+        if name.startswith(("jsonpersist/_speedups", "jsonpersist/_exchange"))
+    )
     return [name for name in modules if name.endswith(suffixes)]
 
 
@@ -211,7 +218,7 @@ def test_a_build_without_a_c_compiler_warns_and_ships_no_stale_module(tmp_path: 
     assert _built_modules(project) == []
     assert "jsonpersist/_codec.py" in names
     assert wheel.startswith(f"jsonpersist-{_version.__version__}-")
-    for message in (NOT_BUILT, SLOWER, HOW_TO_FIX, REQUIRE_C):
+    for message in (NOT_BUILT, SLOWER, HOW_TO_FIX, REQUIRE_C, SWAP_NOT_BUILT):
         assert message in output
 
 

@@ -113,7 +113,7 @@ def test_where_names_an_entry_by_its_key() -> None:
 
 @pytest.mark.parametrize(
     ("text", "number"),
-    [("123", 123), ("-100123", -100123), ("0", 0), ("18446744073709551616", 2**64)],
+    [("123", 123), ("-100123", -100123), ("0", 0), ("9223372036854775807", 2**63 - 1)],
 )
 def test_parse_id_accepts_integers_written_plainly(text: str, number: int) -> None:
     assert USER_DATA.parse_id(text, PATH) == number

@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import json
 import math
+import re
 import struct
 import sys
 import uuid
@@ -49,6 +50,7 @@ from jsonpersist import (
     JsonPersistError,
     TypeRegistry,
     UnsupportedTypeError,
+    _codec,
 )
 
 # -------------------------------------------------------------------------------- helpers
@@ -634,8 +636,8 @@ def test_a_plain_list_10000_deep_is_refused_when_decoding() -> None:
         ({"$tuple": "abc"}, "value['$tuple']", "expected a list"),
         ({"$tuple": [], "extra": 1}, "value['$tuple']", "unexpected fields"),
         ({"$": [1]}, "value['$']", "escaped dict must hold an object"),
-        ({"$set": [[1]]}, "value['$set']", "unhashable"),
-        ({"$frozenset": [{"$": {"a": 1}}]}, "value['$frozenset']", "unhashable"),
+        ({"$set": [[1]]}, "value['$set'][0]", "unhashable"),
+        ({"$frozenset": [2, {"$": {"a": 1}}]}, "value['$frozenset'][1]", "unhashable"),
         ({"$dict": {"a": 1}}, "value['$dict']", "expected a list"),
         ({"$dict": [[1, "a"], [1, "b"]]}, "value['$dict']", "appears twice"),
         ({"$dict": [[1, "a"], [1]]}, "value['$dict'][1]", "[key, value] pair"),
@@ -792,3 +794,131 @@ def test_errors_of_registered_functions_keep_their_cause() -> None:
         Codec(types=types).decode({"$obj": "Fraction", "data": 1})
     assert isinstance(encoding.value.__cause__, ZeroDivisionError)
     assert isinstance(decoding.value.__cause__, ValueError)
+
+
+# ------------------------------------------------------------- what the encoder never writes
+
+
+MERSENNE_61 = 2**61 - 1
+
+
+@pytest.mark.parametrize(
+    ("tree", "where", "message"),
+    [
+        ({"$set": [1, 1]}, "value['$set']", "the item 1 appears twice"),
+        ({"$set": [1, 1.0]}, "value['$set']", "appears twice"),
+        ({"$frozenset": [1, True]}, "value['$frozenset']", "appears twice"),
+        ({"$set": [{"$tuple": [1]}, {"$tuple": [1]}]}, "value['$set']", "(1,) appears twice"),
+        ({"$dict": [[1, "a"], [1.0, "b"]]}, "value['$dict']", "the key 1.0 appears twice"),
+        ({"$int": "\u0663"}, "value['$int']", "ASCII digits"),
+        ({"$int": "\uff11\uff12"}, "value['$int']", "ASCII digits"),
+        ({"$int": "+5"}, "value['$int']", "ASCII digits"),
+        ({"$int": " 5"}, "value['$int']", "ASCII digits"),
+        ({"$int": "1_000"}, "value['$int']", "ASCII digits"),
+        ({"$int": "0X1f"}, "value['$int']", "ASCII digits"),
+        ({"$int": "0x1_f"}, "value['$int']", "ASCII digits"),
+        (
+            {"$datetime": "2024-07-01T12:00:00+05:00[Europe/Berlin]"},
+            "value['$datetime']",
+            "not Europe/Berlin's",
+        ),
+        (
+            {"$datetime": "2024-01-01T12:00:00+02:00[Europe/Berlin]"},
+            "value['$datetime']",
+            "not Europe/Berlin's",
+        ),
+    ],
+)
+def test_what_the_encoder_never_writes_is_refused(tree: Any, where: str, message: str) -> None:
+    with pytest.raises(CorruptStateError, match=re.escape(message)) as raised:
+        Codec().decode(tree)
+    assert raised.value.where == where
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2024, 10, 27, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+        datetime(2024, 10, 27, 2, 30, tzinfo=ZoneInfo("Europe/Berlin"), fold=1),
+        datetime(2024, 3, 31, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")),  # in the gap
+        datetime(2024, 3, 31, 2, 30, tzinfo=ZoneInfo("Europe/Berlin"), fold=1),
+        datetime(1800, 1, 1, tzinfo=ZoneInfo("Europe/Berlin")),  # local mean time, +00:53:28
+    ],
+    ids=["fold-0", "fold-1", "gap-0", "gap-1", "lmt"],
+)
+def test_every_offset_the_encoder_writes_for_a_zone_loads(value: datetime) -> None:
+    assert_identical(Codec().loads(Codec().dumps(value)), value)
+
+
+@pytest.mark.parametrize("text", ["5", "-5", "0x1f", "-0x1F", "007", str(2**64), hex(-(2**70))])
+def test_int_tags_in_ascii_load(text: str) -> None:
+    assert Codec().decode({"$int": text}) == int(text, 0 if "x" in text else 10)
+
+
+def colliding(count: int, wrap: Callable[[int], Any] = lambda number: number) -> list[Any]:
+    """``count`` values that all share one hash, built from multiples of 2**61 - 1."""
+    return [wrap(k * MERSENNE_61) for k in range(9, 9 + count)]
+
+
+COLLIDING_KINDS: dict[str, Callable[[int], Any]] = {
+    "int": lambda number: number,
+    "decimal": Decimal,
+    "uuid": lambda number: uuid.UUID(int=number),
+    "tuple": lambda number: (number, "x"),
+    "frozenset": lambda number: frozenset({number}),
+    "user": lambda number: User(number, "a", is_bot=False),
+}
+
+
+@pytest.mark.parametrize("wrap", COLLIDING_KINDS.values(), ids=COLLIDING_KINDS.keys())
+def test_items_sharing_one_hash_load_up_to_the_bound(wrap: Callable[[int], Any]) -> None:
+    assert len({hash(item) for item in colliding(3, wrap)}) == 1
+    at_the_bound = set(colliding(_codec.MAX_SAME_HASH, wrap))
+    assert Codec().loads(Codec().dumps(at_the_bound)) == at_the_bound
+    keys = dict.fromkeys(colliding(_codec.MAX_SAME_HASH, wrap), 1)
+    assert Codec().loads(Codec().dumps(keys)) == keys
+
+
+@pytest.mark.parametrize("wrap", COLLIDING_KINDS.values(), ids=COLLIDING_KINDS.keys())
+@pytest.mark.parametrize("tag", ["$set", "$frozenset", "$dict"])
+def test_more_items_sharing_one_hash_are_refused(wrap: Callable[[int], Any], tag: str) -> None:
+    bound = _codec.MAX_SAME_HASH
+    items = [Codec().encode(item) for item in colliding(bound + 1, wrap)]
+    tree = {tag: [[item, 1] for item in items] if tag == "$dict" else items}
+    data = orjson.dumps(tree)  # the encoder refuses to write it, see below
+    with pytest.raises(CorruptStateError, match="share one hash") as raised:
+        Codec().loads(data)
+    assert raised.value.where == f"value['{tag}'][{bound}]"
+
+
+def test_a_probing_ptb_class_is_refused_on_both_sides() -> None:
+    """``InputMediaPhoto("/etc/shadow")`` stats the path; tests/test_security.py has them all."""
+    with pytest.raises(CorruptStateError, match="file system"):
+        Codec().decode({"$tg": "InputMediaPhoto", "data": {"type": "photo", "media": "x"}})
+    assert all(issubclass(cls, TelegramObject) for cls in _codec.PROBING_CLASSES)
+
+
+def test_an_int_beyond_the_digit_limit_is_named_in_errors() -> None:
+    with pytest.raises(UnsupportedTypeError) as raised:
+        Codec().encode({10**5000: Fraction(1, 3)})
+    assert raised.value.where.startswith("value[0x")
+    with pytest.raises(UnsupportedTypeError, match="User"):
+        Codec().encode(User(10**5000, "a", is_bot=False))
+
+
+def test_a_telegram_object_with_an_int_beyond_64_bits_keeps_it() -> None:
+    """orjson reads such an int from PTB's to_json() as a float; the codec must not."""
+    user = User(2**64 + 5, "a", is_bot=False)
+    loaded = Codec().loads(Codec().dumps(user))
+    assert loaded.id == 2**64 + 5
+    assert type(loaded.id) is int
+
+
+@pytest.mark.parametrize("wrap", COLLIDING_KINDS.values(), ids=COLLIDING_KINDS.keys())
+def test_what_loading_would_refuse_is_not_stored(wrap: Callable[[int], Any]) -> None:
+    """A set or dict of more items sharing a hash than a load accepts fails its own update."""
+    items = colliding(_codec.MAX_SAME_HASH + 1, wrap)
+    for value in (set(items), frozenset(items), dict.fromkeys(items, 1)):
+        with pytest.raises(UnsupportedTypeError, match="sharing one hash") as raised:
+            Codec().encode({"numbers": value})
+        assert raised.value.where == "value['numbers']"

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import INT_MAX, INT_MIN, values
+from strategies import values
 from telegram.ext import ContextTypes
 
 from jsonpersist import MAX_DEPTH, Codec, CorruptStateError, UnsupportedTypeError
@@ -331,7 +331,7 @@ def test_decode_lines_of_a_value_category_gives_what_parse_assembles(
 
 @given(
     st.dictionaries(
-        st.integers(INT_MIN, INT_MAX),
+        st.integers(-(2**63), 2**63 - 1),
         st.dictionaries(st.text(max_size=8), values(), max_size=3),
         max_size=3,
     )

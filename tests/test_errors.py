@@ -21,6 +21,8 @@ BUILTINS: dict[str, type[BaseException]] = {
     "StateWriteError": OSError,
     "PicklePathError": ValueError,
     "PickleLoadError": ValueError,
+    "StateDirectoryError": OSError,
+    "UnsafeDirectoryError": PermissionError,
 }
 
 

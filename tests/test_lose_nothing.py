@@ -171,7 +171,8 @@ async def test_a_valid_edit_is_not_undone_by_the_shutdown_flush(tmp_path: Path) 
         await second.say(8)
         await second.app.update_persistence()  # encoded only: on_flush writes at shutdown
         edit(users, lambda data: data["7"].update(note="edited"))
-    assert on_disk(users) == {"7": {"count": 1, "note": "edited"}, "8": {"count": 2}}
+    # Both changed user 7: merged key by key, the bot's unsaved count and the person's note.
+    assert on_disk(users) == {"7": {"count": 2, "note": "edited"}, "8": {"count": 2}}
 
 
 # ------------------------------------------------- values that cannot come back are refused
@@ -397,3 +398,34 @@ async def test_show_and_export_read_a_crash_left_round_as_the_journal_decided(
     data = pickle.loads(target.read_bytes())
     assert data["user_data"] == {1: {"v": "new"}}
     assert data["chat_data"] == {-1: {"v": 2}}
+
+
+async def test_a_handler_name_utf8_cannot_hold_fails_only_its_own_update(tmp_path: Path) -> None:
+    persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path)
+    await persistence.get_conversations("ok")
+    results = await asyncio.gather(
+        persistence.update_conversation("\ud800", (1, 2), "s"),
+        persistence.update_user_data(1, {"a": 1}),
+        persistence.update_conversation("ok", (1,), 1),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], UnsupportedTypeError)
+    assert results[1:] == [None, None]
+    await persistence.flush()
+    reader: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path, read_only=True)
+    assert await reader.get_conversations("ok") == {(1,): 1}
+    assert await reader.get_user_data() == {1: {"a": 1}}
+
+
+async def test_an_application_that_cannot_load_does_not_keep_the_directory(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "user_data.json").write_text("{ not json")
+    bot = Bot(tmp_path)
+    with pytest.raises(CorruptStateError):
+        await bot.app.initialize()
+    (tmp_path / "user_data.json").unlink()  # fixed (here: removed) while the process runs
+    again = Bot(tmp_path)  # a second start in the same process gets the directory
+    async with again.app:
+        await again.say(5)
+    assert on_disk(tmp_path / "user_data.json") == {"5": {"count": 1}}

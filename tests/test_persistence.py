@@ -527,9 +527,9 @@ async def test_a_failed_write_reaches_the_caller_and_the_next_round_writes(
 
 async def test_an_unexpected_error_in_a_round_reaches_the_callers(directory: Path) -> None:
     persistence = await loaded(directory)
-    (directory / ".jsonpersist.journal").mkdir()  # unreadable journal: read_bytes fails
+    (directory / ".jsonpersist.journal").mkdir()  # a journal that is no file: refused, typed
     try:
-        with pytest.raises(OSError):  # noqa: PT011 - any OSError, as long as it is not lost
+        with pytest.raises(CorruptStateError, match="journal"):
             await persistence.update_user_data(1, {"a": 1})
     finally:
         (directory / ".jsonpersist.journal").rmdir()

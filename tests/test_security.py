@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
+import inspect
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -27,9 +30,18 @@ import time
 from pathlib import Path
 
 import pytest
+from hostile_cases import CASES
+from telegram import Bot, TelegramObject, User
+from watch_paths import outside, start_watched, strace
 
 import jsonpersist
-from jsonpersist import CorruptStateError, JsonPersistence, StateLockedError
+from jsonpersist import (
+    Codec,
+    CorruptStateError,
+    JsonPersistence,
+    StateLockedError,
+    UnsupportedTypeError,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file semantics")
 
@@ -251,7 +263,8 @@ def test_a_time_zone_name_can_only_reach_the_tzdata_package(tmp_path: Path) -> N
     zoneinfo imports ``tzdata.zoneinfo.<area>`` to find a zone that the system lacks; those
     are data-only packages, and nothing outside ``tzdata`` can be named.
     """
-    cases = [json.dumps({"$datetime": f"2024-01-01T00:00:00+00:00[{zone}]"}) for zone in ZONES]
+    # +01:00: Berlin's offset that day (a zone that exists must agree with the offset)
+    cases = [json.dumps({"$datetime": f"2024-01-01T00:00:00+01:00[{zone}]"}) for zone in ZONES]
     done = subprocess.run(
         [sys.executable, "-c", AUDITED, str(tmp_path), json.dumps(cases)],
         capture_output=True,
@@ -421,3 +434,106 @@ async def test_a_rival_is_refused_with_the_pid_and_a_killed_holder_frees_the_dir
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+# ------------------------------------------------------------- decoding looks at no file
+
+
+def probing_classes() -> list[type[TelegramObject]]:
+    """PTB's classes whose ``__init__`` or ``de_json`` (theirs or a base's) reads the disk.
+
+    Found in PTB's source, so that a class a new PTB adds is caught here: they call
+    ``telegram._utils.files.parse_file_input``, whose ``Path(string).is_file()`` stats any
+    path a string names (and, outside local mode, opens it).
+    """
+    uses_files = re.compile(r"parse_file_input|is_local_file|\bPath\(|\bopen\(|\bos\.")
+    found, todo, seen = [], [TelegramObject], set()
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        todo.extend(cls.__subclasses__())
+        if issubclass(cls, Bot) or cls.__module__.startswith("jsonpersist"):
+            continue
+        for base in cls.__mro__[: cls.__mro__.index(TelegramObject)]:
+            sources = []
+            for name in ("__init__", "de_json"):
+                function = getattr(base.__dict__.get(name), "__func__", base.__dict__.get(name))
+                if function is not None:
+                    sources.append(inspect.getsource(function))
+            if any(uses_files.search(source) for source in sources):
+                found.append(cls)
+                break
+    return sorted(found, key=lambda cls: cls.__name__)
+
+
+PROBING = probing_classes()
+
+
+def test_ptb_has_classes_that_read_the_disk() -> None:
+    """The scan finds what the issue found (and would find a new one)."""
+    names = {cls.__name__ for cls in PROBING}
+    assert {"InputMediaPhoto", "InputMediaDocument", "InputSticker"} <= names
+    assert "Message" not in names
+    assert "InputMediaLocation" not in names
+
+
+@pytest.mark.parametrize("cls", PROBING, ids=lambda cls: cls.__name__)
+def test_a_ptb_class_that_reads_the_disk_is_neither_loaded_nor_stored(
+    cls: type[TelegramObject],
+) -> None:
+    name = cls.__name__
+    with pytest.raises(CorruptStateError, match="file system") as raised:
+        Codec().decode({"$tg": name, "data": {"type": "photo", "media": "/etc/shadow"}})
+    assert raised.value.where == "value['$tg']"
+    instance = object.__new__(cls)  # its constructor would look at the disk
+    with pytest.raises(UnsupportedTypeError, match="file_id"):
+        Codec().encode({"media": instance})
+
+
+def test_a_class_without_files_still_loads() -> None:
+    tree = {"$tg": "InputMediaLocation", "data": {"type": "location", "latitude": 1.5}}
+    with contextlib.suppress(CorruptStateError):  # PTB may want more fields; never a probe
+        Codec().decode(tree)
+    user = Codec().decode({"$tg": "User", "data": {"id": 1, "first_name": "a", "is_bot": False}})
+    assert isinstance(user, User)
+
+
+def hostile_directories(tmp_path: Path) -> tuple[Path, list[tuple[Path, str]]]:
+    """Every case of the hostile corpus in a state directory of its own."""
+    root = tmp_path / "dirs"
+    cases = []
+    for index, case in enumerate(CASES):
+        directory = root / f"case{index}"
+        directory.mkdir(parents=True)
+        (directory / f"{case.category}.json").write_bytes(case.raw)
+        cases.append((directory, case.category))
+    return root, cases
+
+
+def test_loading_the_hostile_corpus_looks_at_no_path_outside_its_directory(
+    tmp_path: Path,
+) -> None:
+    """Every load of the hostile corpus, watched by an audit hook and os.stat's callers.
+
+    Before the fix, ``InputMediaPhoto("/etc/shadow")`` and friends stat-ed the paths they name
+    (and the loaded value told which exist). See tests/watch_paths.py for how it is watched.
+    """
+    root, cases = hostile_directories(tmp_path)
+    seen, outcomes = start_watched(cases, root, tmp_path)
+    assert any(path.endswith(".jsonpersist.lock") for path in seen), "the watch saw nothing"
+    assert outside(seen, root) == []
+    assert all(outcome.typed for outcome in outcomes), outcomes
+
+
+def test_strace_sees_no_path_outside_the_directory(tmp_path: Path) -> None:
+    """The same loads under strace: every system call that names a path, C code included."""
+    root, cases = hostile_directories(tmp_path)
+    named = strace(cases, root, tmp_path)
+    if named is None:
+        pytest.skip("strace is not installed, or may not trace here")
+    assert any(".jsonpersist.lock" in path for path in named)
+    assert outside([path for path in named if path.startswith("/")], root) == []
+    relative = [path for path in named if not path.startswith("/")]
+    assert relative == [], "a relative path: resolved against the working directory"

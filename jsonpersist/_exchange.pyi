@@ -1,0 +1,6 @@
+from os import PathLike
+
+def exchange(a: str | bytes | PathLike[str], b: str | bytes | PathLike[str], /) -> None: ...
+def rename_noreplace(
+    src: str | bytes | PathLike[str], dst: str | bytes | PathLike[str], /
+) -> None: ...
