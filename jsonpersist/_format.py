@@ -40,6 +40,7 @@ __all__ = (
     "render",
     "render_chunks",
     "render_data",
+    "rendered_size",
     "strict_tree",
 )
 
@@ -60,6 +61,7 @@ WHOLE: Any = _Whole()
 _SORT = orjson.OPT_SORT_KEYS
 _INDENT = b"    "
 _ENVELOPE_KEYS = frozenset({"jsonpersist", "category", "data"})
+_TAIL = b"\n}\n"
 
 
 def entry_line(key: Any, value: bytes) -> bytes:
@@ -106,9 +108,37 @@ def render_chunks(name: str, lines: Mapping[Any, bytes], order: Iterable[Any]) -
     """Lays a category file out: the envelope, then one line per entry in ``order``.
 
     The pieces are written as they are (with ``writev``), so the whole file never has to exist
-    as one buffer.
+    as one buffer. Built in one pass: a round at N = 100,000 users does this once.
     """
-    return [_head(name), *_body(lines, order), b"\n}\n"]
+    head = _head(name)
+    if WHOLE in lines:
+        return [head, lines[WHOLE], _TAIL]
+    chunks = [head, b"{\n"]
+    append = chunks.append
+    for key in order:
+        append(lines[key])
+        append(b",\n")
+    if len(chunks) == 2:  # noqa: PLR2004 - the head and the opening brace: no entry
+        return [head, b"{}", _TAIL]
+    chunks[-1] = b"\n  }" + _TAIL
+    return chunks
+
+
+def rendered_size(name: str, count: int, total: int, whole: bool) -> int:
+    """The size of the file :func:`render_chunks` lays out, without laying it out.
+
+    Args:
+        name (:obj:`str`): The category.
+        count (:obj:`int`): How many entry lines.
+        total (:obj:`int`): Their lengths added up.
+        whole (:obj:`bool`): Whether the one line is a value laid out whole.
+    """
+    head = len(_head(name))
+    if whole:
+        return head + total + len(_TAIL)
+    if not count:
+        return head + len(b"{}") + len(_TAIL)
+    return head + len(b"{\n") + total + len(b",\n") * (count - 1) + len(b"\n  }") + len(_TAIL)
 
 
 def render(name: str, lines: Mapping[Any, bytes], order: Iterable[Any]) -> bytes:

@@ -164,7 +164,10 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         )
         store = Store(Path(directory), max_file_size)
         self._session = Session(store, EntryCodec(self.codec, self.context_types), read_only)
-        self._rounds = Rounds(self._session, on_flush)
+        enabled = frozenset(
+            name for name, category in CATEGORIES.items() if category.enabled(self.store_data)
+        )
+        self._rounds = Rounds(self._session, on_flush, enabled)
         self._views = Views(self._session)
         # The states of every persistent ConversationHandler, live: PTB saves them one by one.
         self._handler_states: dict[str, dict[ConversationKey, object]] | None = None
@@ -252,19 +255,19 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             StateWriteError: The file could not be written; the previous file is intact.
             CorruptStateError: ``user_data.json`` could not be loaded; it is never overwritten.
         """
-        await self._save("user_data", user_id, data)
+        await self._rounds.save("user_data", user_id, data)
 
     async def update_chat_data(self, chat_id: int, data: CD) -> None:  # type: ignore[override]
         """Saves the data of one chat, see :meth:`update_user_data`."""
-        await self._save("chat_data", chat_id, data)
+        await self._rounds.save("chat_data", chat_id, data)
 
     async def update_bot_data(self, data: BD) -> None:  # type: ignore[override]
         """Saves the bot data, see :meth:`update_user_data`."""
-        await self._save("bot_data", WHOLE, data)
+        await self._rounds.save("bot_data", WHOLE, data)
 
     async def update_callback_data(self, data: CDCData) -> None:
         """Saves the callback data cache's contents, see :meth:`update_user_data`."""
-        await self._save("callback_data", WHOLE, data)
+        await self._rounds.save("callback_data", WHOLE, data)
 
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
@@ -282,22 +285,18 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         previous = states.get(key)
         _set_or_pop(states, key, new_state)
         try:
-            await self._save("conversations", name, states)  # copied when the round runs
+            await self._rounds.save("conversations", name, states)  # copied when the round runs
         except UnsupportedTypeError:
             _set_or_pop(states, key, previous)  # keep what was last saved, for later updates
             raise
 
     async def drop_chat_data(self, chat_id: int) -> None:
         """Removes a chat's data, see :meth:`update_user_data`."""
-        await self._save("chat_data", chat_id, DROP)
+        await self._rounds.save("chat_data", chat_id, DROP)
 
     async def drop_user_data(self, user_id: int) -> None:
         """Removes a user's data, see :meth:`update_user_data`."""
-        await self._save("user_data", user_id, DROP)
-
-    async def _save(self, name: str, key: Any, value: Any) -> None:
-        if CATEGORIES[name].enabled(self.store_data):
-            await self._rounds.save(name, key, value)
+        await self._rounds.save("user_data", user_id, DROP)
 
     # ------------------------------------------------------------------ refresh (PTB API)
 

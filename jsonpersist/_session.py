@@ -15,7 +15,7 @@ from typing import Any
 from jsonpersist._categories import CATEGORIES, Category
 from jsonpersist._entries import EntryCodec, Lines
 from jsonpersist._errors import CorruptStateError, JsonPersistError
-from jsonpersist._format import render_chunks
+from jsonpersist._format import WHOLE, render_chunks, rendered_size
 from jsonpersist._store import Signature, Store
 
 __all__ = ("CategoryState", "Session")
@@ -42,6 +42,7 @@ class CategoryState:
 
     __slots__ = (
         "_order",
+        "_size",
         "category",
         "changed",
         "generation",
@@ -62,6 +63,7 @@ class CategoryState:
     def forget(self) -> None:
         """Drops everything read from the file: it must be loaded again before use."""
         self.lines: Lines = {}
+        self._size = 0  # the lines' lengths added up, for the file's size without laying it out
         self._order: list[Any] | None = None
         self.changed: set[Any] = set()
         self.loaded = self.stale = False
@@ -73,6 +75,7 @@ class CategoryState:
         """Takes the lines of the file just read."""
         self.forget()
         self.lines, self.version, self.loaded = lines, version, True
+        self._size = sum(map(len, lines.values()))
 
     def set_line(self, key: Any, line: bytes) -> None:
         """Sets one entry's line, noting the change if it is one."""
@@ -80,13 +83,18 @@ class CategoryState:
         if old != line:
             if old is None:
                 self._order = None
+                self._size += len(line)
+            else:
+                self._size += len(line) - len(old)
             self.lines[key] = line
             self.changed.add(key)
             self.generation += 1
 
     def drop_line(self, key: Any) -> None:
         """Removes one entry's line, noting the change if it had one."""
-        if self.lines.pop(key, None) is not None:
+        old = self.lines.pop(key, None)
+        if old is not None:
+            self._size -= len(old)
             self._order = None
             self.changed.add(key)
             self.generation += 1
@@ -103,6 +111,11 @@ class CategoryState:
         if self._order is None:
             self._order = self.category.sort(self.lines)
         return render_chunks(self.category.name, self.lines, self._order)
+
+    def file_size(self) -> int:
+        """The size of the file :meth:`chunks` lays out, without laying it out."""
+        whole = WHOLE in self.lines
+        return rendered_size(self.category.name, len(self.lines), self._size, whole)
 
     def order(self) -> list[Any]:
         """The keys in file order."""

@@ -55,6 +55,8 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 #: How long a second owner waits for the holder of the owner lock to record its PID.
 HOLDER_WAIT = 1.0
 _JOURNAL_LIMIT = 1024 * 1024
+# What _exchange.exchange_checked() did: placed the file, or swapped back what someone wrote.
+_PLACED, _RACED_TWICE = 0, 2
 # renameat2's refusals that mean "not here": not Linux, or a file system without support.
 _NO_EXCHANGE = frozenset(
     {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
@@ -341,7 +343,7 @@ class Store:
                 keep_temp = len(temps) > 1
                 if expect is None:
                     self._install(name, temp, keep_temp)
-                elif not self._swap_in(name, temp, expect.get(name), keep_temp):
+                elif not self._swap_in(name, temp, expect.get(name), keep_temp, versions[name][0]):
                     raced.add(name)
             self._sync_directory(replaced=True)
             if len(temps) > 1:
@@ -428,11 +430,14 @@ class Store:
                     os.unlink(self.directory / temp)
             raise StateWriteError(self.path(name), exc) from exc
 
-    def _swap_in(self, name: str, temp: str, expected: Signature | None, keep_temp: bool) -> bool:
-        """Renames ``temp`` to ``name`` if ``name`` is the version expected; else leaves it.
+    def _swap_in(
+        self, name: str, temp: str, expected: Signature | None, keep_temp: bool, ours: int
+    ) -> bool:
+        """Renames ``temp`` (inode ``ours``) to ``name`` if ``name`` is the version expected.
 
         Returns:
-            :obj:`bool`: Whether ``temp`` is in place now (else it was removed).
+            :obj:`bool`: Whether ``temp`` is in place now (else it was removed, and ``name``
+            holds what someone wrote).
         """
         source, target = self.directory / temp, self.path(name)
         if self.signature(name) != expected:
@@ -441,11 +446,15 @@ class Store:
         try:
             if _exchange is None:
                 raise OSError(errno.ENOSYS, "renameat2 is not available")
-            try:
-                _exchange.rename_noreplace(source, target)
-                return True  # there was no file to lose
-            except FileExistsError:
-                _exchange.exchange(source, target)
+            if expected is None:
+                _exchange.rename_noreplace(source, target)  # FileExistsError: someone made it
+                return True
+            # Swapped in, checked and (if someone wrote it since the look above) swapped back,
+            # in one call that holds no lock of Python's: their file is away for microseconds.
+            status = _exchange.exchange_checked(source, target, *expected, ours)
+        except FileExistsError:
+            self._discard(source)
+            return False
         except OSError as exc:
             if exc.errno not in _NO_EXCHANGE:
                 if not keep_temp:
@@ -453,16 +462,13 @@ class Store:
                 raise StateWriteError(target, exc) from exc
             self._install(name, temp, keep_temp)  # a plain rename, with its window
             return True
-        # The temporary name holds the file replaced. Someone wrote it since the check above:
-        # swap it back at once, so that nobody sees this version in its place for long.
-        replaced = _signature_of(source)
-        if replaced != expected:
-            try:
-                _exchange.exchange(source, target)
-            except OSError as exc:
-                raise StateWriteError(target, exc) from exc
-        self._discard(source)
-        return replaced == expected
+        if status == _RACED_TWICE:
+            # Someone replaced the file twice within those microseconds: the earlier of their
+            # two files is back in place, the later one is kept beside it, never deleted.
+            os.replace(source, self.path(f"{name}.raced-{time.time_ns()}"))
+        else:
+            self._discard(source)  # the file replaced (0), or this save's own file (1)
+        return status == _PLACED
 
     @staticmethod
     def _discard(path: Path) -> None:
@@ -555,13 +561,6 @@ class Store:
                     f"cannot remove this stale temporary file: {exc.strerror}",
                     exc,
                 ) from exc
-
-
-def _signature_of(path: Path) -> Signature | None:
-    try:
-        return _signature(os.lstat(path))
-    except FileNotFoundError:
-        return None
 
 
 def _inode(path: Path) -> int | None:

@@ -29,6 +29,7 @@ from jsonpersist._format import (
     render,
     render_chunks,
     render_data,
+    rendered_size,
     strict_tree,
 )
 
@@ -482,3 +483,17 @@ def test_strict_tree_keeps_integers_beyond_64_bits_exactly(number: int) -> None:
     assert tree == {"n": [number]}
     assert type(tree["n"][0]) is int
     assert type(orjson.loads(b"%d" % number)) is float  # where orjson rounds it
+
+
+@given(st.dictionaries(st.integers(-(2**63), 2**63 - 1), small_json, max_size=5), st.booleans())
+def test_the_size_of_a_file_is_known_without_laying_it_out(
+    members: dict[int, Any], whole: bool
+) -> None:
+    # A save refuses a file larger than max_file_size from this figure alone.
+    if whole:
+        lines = {WHOLE: orjson.dumps(members, option=orjson.OPT_NON_STR_KEYS)}
+    else:
+        lines = {key: entry_line(key, orjson.dumps(value)) for key, value in members.items()}
+    total = sum(map(len, lines.values()))
+    size = rendered_size("user_data", len(lines), total, whole)
+    assert size == len(render("user_data", lines, sorted(lines, key=str)))
