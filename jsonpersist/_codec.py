@@ -340,6 +340,8 @@ class Codec:
             CorruptStateError: The tree is malformed: an unknown tag, a field of the wrong
                 shape, a type that is not registered; the message names the key path.
         """
+        if is_plain(tree):  # in C: no tag anywhere, and not too deep; nothing to rebuild
+            return tree
         try:
             return self._decode(tree, 0)
         except _Unsupported as exc:
@@ -353,9 +355,9 @@ class Codec:
             CorruptStateError: The text is not JSON or does not decode.
         """
         try:
-            tree = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise CorruptStateError(str(exc), where=where) from None
+            tree = _parse(data)
+        except (ValueError, RecursionError) as exc:
+            raise CorruptStateError(str(exc) or "nested too deeply", where=where) from None
         return self.decode(tree, where)
 
     def _decode(self, tree: Any, depth: int) -> Any:
@@ -548,6 +550,25 @@ def _utf8(text: str) -> bool:
 #: of them) can be chosen to share one: n of them make building the set take n**2 / 2
 #: comparisons. Values a bot stores share a hash by chance only, a few at most.
 MAX_SAME_HASH = 32
+
+
+def _parse(data: bytes | str) -> Any:
+    """``orjson.loads``, and ``json.loads`` where orjson refuses a valid document.
+
+    orjson 3.13.0 reports "failed to allocate memory" for some valid documents (an indented
+    object holding an array of a thousand small arrays, a few KB); the standard library then
+    parses it, refusing ``NaN`` as orjson does.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if not str(exc).startswith("failed to allocate memory"):
+            raise
+    return json.loads(data, parse_constant=_not_json)
+
+
+def _not_json(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _crowded(items: Iterable[Any]) -> bool:

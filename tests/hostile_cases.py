@@ -437,6 +437,16 @@ CASES = [
         "tg-input-story-content-photo",
         member(tg("InputStoryContentPhoto", {"type": "photo", "photo": "/etc/passwd"})),
     ),
+    # ------------------------------------------------- valid files a parser must not refuse
+    Case(
+        "orjson-failed-to-allocate",
+        canonical_bot_data(b"[" + b",".join([b"[1]"] * 1300) + b"]"),
+        [[1]] * 1300,
+        xfail=(
+            "orjson 3.13.0 refuses this valid 5 KB file, as jsonpersist writes it, with "
+            "'failed to allocate memory': _format.parse_json needs a fallback (not in issue 13)"
+        ),
+    ),
     Case(
         "tg-input-media-in-a-list",
         member(b"[1, " + tg("InputMediaVideo", {"type": "video", "media": "/etc"}) + b"]"),

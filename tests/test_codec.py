@@ -922,3 +922,9 @@ def test_what_loading_would_refuse_is_not_stored(wrap: Callable[[int], Any]) -> 
         with pytest.raises(UnsupportedTypeError, match="sharing one hash") as raised:
             Codec().encode({"numbers": value})
         assert raised.value.where == "value['numbers']"
+
+
+def test_a_valid_document_orjson_refuses_for_memory_still_loads() -> None:
+    """orjson 3.13.0 says "failed to allocate memory" for this 5 KB document."""
+    raw = b'{\n  "v": [' + b",".join([b"[1]"] * 1300) + b"]\n}"
+    assert Codec().loads(raw) == {"v": [[1]] * 1300}
