@@ -9,8 +9,8 @@ tuples, frozensets or Telegram users, conversation keys, many small sets, a repe
 a base number (a multiple of 2**61 - 1 makes every item share a hash) and the layout, and the
 rest of the input is repeated into the file until it is 1 MB. The file is loaded read-only:
 it must load, or raise ``CorruptStateError`` naming the file, within a second. A load that
-seems slower (atheris' instrumentation slows the code down) is timed again in a fresh,
-uninstrumented process, and only that time counts.
+seems slower (atheris' instrumentation slows the code down) is timed again, twice, in a fresh
+uninstrumented process, and only the faster of those counts.
 """
 
 from __future__ import annotations
@@ -197,8 +197,8 @@ def time_target() -> Callable[[bytes], None]:
             if exc.file != path:
                 raise AssertionError(f"the error does not name the file: {exc}") from exc
         seconds = time.perf_counter() - started
-        if seconds >= TIME_LIMIT:
-            again = uninstrumented_seconds(directory, category)
+        if seconds >= TIME_LIMIT:  # twice: a busy machine may slow one run down
+            again = min(uninstrumented_seconds(directory, category) for _ in range(2))
             if again >= TIME_LIMIT:
                 raise AssertionError(
                     f"a {len(raw):,}-byte {category}.json took {again:.2f} s to load "
