@@ -53,6 +53,7 @@ LOAD_PATH = (
     "_codec.py",
     "_entries.py",
     "_errors.py",
+    "_files.py",
     "_format.py",
     "_persistence.py",
     "_plain.py",
@@ -90,7 +91,7 @@ FORBIDDEN_MODULES = {
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "breakpoint", "input"}
 FORBIDDEN_ATTRIBUTES = {"import_module", "find_class", "find_spec", "load_module", "system"}
 #: ``(module file, function)`` -> modules it may import lazily.
-ALLOWED_LOCAL_IMPORTS = {("_store.py", "_full_fsync"): {"fcntl"}}
+ALLOWED_LOCAL_IMPORTS = {("_files.py", "full_fsync"): {"fcntl"}}
 CHILD = Path(__file__).with_name("crash_child.py")
 
 
