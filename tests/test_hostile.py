@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from doc_counts import stated
 from hostile_cases import (
     CASES,
     CORRUPT,
@@ -76,6 +77,7 @@ async def timed_load(persistence: JsonPersistence, category: str) -> Any:
         return await load(persistence, category)
     finally:
         seconds = time.perf_counter() - started
+        print(f"\n{category}: loaded or refused in {seconds:.3f} s")  # pytest -s shows it
         assert seconds < TIME_LIMIT, f"took {seconds:.2f} s"
 
 
@@ -313,3 +315,12 @@ def test_a_valid_file_of_400_mb_loads_in_bounded_time_and_memory(big_directory: 
     assert loaded["outcome"] == "loaded 1 keys"
     assert loaded["seconds"] < 60
     assert loaded["extra_mb"] < 6 * size / MIB
+
+
+def test_the_guarantees_page_counts_what_was_tried() -> None:
+    assert stated("test_hostile_file") == len(CASES)
+    assert stated("test_a_file_of_up_to_1_mb_loads_or_is_refused_within_a_second") == len(
+        GENERATED
+    )
+    seeds = Path(__file__).resolve().parent.parent / "fuzz" / "corpus" / "load_time"
+    assert stated("fuzz_load_time.py") == len(list(seeds.iterdir()))

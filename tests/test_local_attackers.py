@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from doc_counts import stated
 from watch_paths import outside, start_watched, strace
 
 import jsonpersist
@@ -72,28 +73,77 @@ async def test_missing_parents_are_created_0700_even_with_umask_0(tmp_path: Path
         assert mode(path) == 0o700, path
 
 
-@pytest.mark.parametrize(
-    ("parent_mode", "why"),
-    [(0o777, "everyone"), (0o770, "its group"), (0o757, "everyone"), (0o775, "its group")],
-)
-def test_a_parent_writable_by_others_is_refused(
-    tmp_path: Path, parent_mode: int, why: str
-) -> None:
-    """Whoever can write ``shared`` can rename ``shared/bot`` away and put their own there."""
+@dataclass(frozen=True)
+class Unsafe:
+    """A state directory ``base/shared/state`` that another user could replace."""
+
+    id: str
+    make: Callable[[Path], Path]  # (shared) -> the directory another user can change
+    why: str
+    root_only: bool = False
+
+
+def chmod(mode: int, which: str = "shared") -> Callable[[Path], Path]:
+    def make(shared: Path) -> Path:
+        path = shared if which == "shared" else shared / "state"
+        path.mkdir(exist_ok=True)
+        path.chmod(mode)
+        return path
+
+    return make
+
+
+def chown(which: str) -> Callable[[Path], Path]:
+    def make(shared: Path) -> Path:
+        path = shared if which == "shared" else shared / "state"
+        path.mkdir(exist_ok=True)
+        os.chown(path, OTHER_UID, OTHER_UID)
+        return path
+
+    return make
+
+
+UNSAFE = [
+    Unsafe("parent-0777", chmod(0o777), "writable by everyone"),
+    Unsafe("parent-0757", chmod(0o757), "writable by everyone"),
+    Unsafe("parent-0770", chmod(0o770), "writable by its group"),
+    Unsafe("parent-0775", chmod(0o775), "writable by its group"),
+    Unsafe("directory-0777", chmod(0o777, "state"), "writable by everyone"),
+    Unsafe("directory-1777", chmod(0o1777, "state"), "writable by everyone"),
+    Unsafe("parent-of-another-user", chown("shared"), f"uid {OTHER_UID}", root_only=True),
+    Unsafe("directory-of-another-user", chown("state"), f"uid {OTHER_UID}", root_only=True),
+]
+
+
+@pytest.mark.parametrize("unsafe", UNSAFE, ids=[unsafe.id for unsafe in UNSAFE])
+def test_a_directory_another_user_could_replace_is_refused(tmp_path: Path, unsafe: Unsafe) -> None:
+    """Whoever can write ``shared`` can rename ``shared/state`` away and put their own there."""
+    if unsafe.root_only and (not hasattr(os, "geteuid") or os.geteuid() != 0):
+        pytest.skip("chown needs root")
     shared = tmp_path / "shared"
     shared.mkdir()
-    shared.chmod(parent_mode)
-    directory = shared / "bot" / "state"
+    (shared / "state").mkdir()
+    changeable = unsafe.make(shared)
+    directory = shared / "state"
     with pytest.raises(unsafe_error()) as raised:
         JsonPersistence(directory)
     error: Any = raised.value
     assert isinstance(error, JsonPersistError)
     assert isinstance(error, PermissionError)
     assert error.directory == directory
-    assert error.file == shared
+    assert error.file == changeable
     assert str(directory) in str(error)
-    assert f"writable by {why}" in str(error)
-    assert not (shared / "bot").exists(), "nothing is created under an unsafe parent"
+    assert unsafe.why in str(error)
+    assert sorted(path.name for path in directory.iterdir()) == [], "nothing is written there"
+
+
+def test_nothing_is_created_under_a_parent_others_can_write(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(unsafe_error()):
+        JsonPersistence(shared / "bot" / "state")
+    assert not (shared / "bot").exists()
 
 
 def test_a_sticky_parent_writable_by_everyone_is_fine(tmp_path: Path) -> None:
@@ -117,35 +167,12 @@ def test_a_directory_right_under_tmp_is_fine() -> None:
         directory.rmdir()
 
 
-def test_a_world_writable_state_directory_is_refused(tmp_path: Path) -> None:
-    directory = tmp_path / "state"
-    directory.mkdir()
-    directory.chmod(0o777)
-    with pytest.raises(unsafe_error()) as raised:
-        JsonPersistence(directory)
-    assert raised.value.file == directory  # type: ignore[attr-defined]
-
-
 async def test_a_group_writable_state_directory_is_fine(tmp_path: Path) -> None:
     """A group may share the editing of the state (the directory's own mode is yours)."""
     directory = tmp_path / "state"
     directory.mkdir()
     directory.chmod(0o770)
     await start(directory)
-
-
-@as_root
-@pytest.mark.parametrize("which", ["parent", "directory"])
-def test_a_directory_owned_by_another_user_is_refused(tmp_path: Path, which: str) -> None:
-    parent = tmp_path / "home"
-    directory = parent / "state"
-    directory.mkdir(parents=True)
-    owned = parent if which == "parent" else directory
-    os.chown(owned, OTHER_UID, OTHER_UID)
-    with pytest.raises(unsafe_error()) as raised:
-        JsonPersistence(directory)
-    assert raised.value.file == owned  # type: ignore[attr-defined]
-    assert f"uid {OTHER_UID}" in str(raised.value)
 
 
 @as_root
@@ -312,11 +339,18 @@ def test_strace_sees_no_start_look_outside_its_directory(tmp_path: Path) -> None
     assert outside([path for path in named if path.startswith("/")], root) == []
 
 
-def test_the_corpus_of_tricks_is_what_the_guarantees_page_counts() -> None:
-    assert len(TRICKS) == 16
+def test_the_guarantees_page_counts_what_was_tried() -> None:
+    assert stated("test_a_directory_another_user_could_replace_is_refused") == len(UNSAFE)
+    assert stated("test_every_planted_file_is_a_typed_error_naming_it_in_bounded_time") == len(
+        TRICKS
+    )
+    assert stated("test_a_read_only_file_system_is_a_typed_error_naming_the_lock") == len(LOCKS)
 
 
-@pytest.mark.parametrize("name", [LOCK, ROUND_LOCK])
+LOCKS = (LOCK, ROUND_LOCK)
+
+
+@pytest.mark.parametrize("name", LOCKS)
 async def test_a_read_only_file_system_is_a_typed_error_naming_the_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from doc_counts import stated
 
 from jsonpersist import StateLockedError, _store
 from jsonpersist._store import Store
@@ -197,3 +198,7 @@ def test_the_holder_in_this_process_is_named_at_once(tmp_path: Path) -> None:
     assert raised.value.pid == os.getpid()
     assert time.perf_counter() - started < 0.5
     holder.close()
+
+
+def test_the_guarantees_page_counts_what_was_tried() -> None:
+    assert stated("test_a_rival_started_at_the_same_instant_names_the_live_holder") == PAIRS

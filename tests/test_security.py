@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import pytest
+from doc_counts import stated
 from hostile_cases import CASES
 from telegram import Bot, TelegramObject, User
 from watch_paths import outside, start_watched, strace
@@ -538,3 +539,12 @@ def test_strace_sees_no_path_outside_the_directory(tmp_path: Path) -> None:
     assert outside([path for path in named if path.startswith("/")], root) == []
     relative = [path for path in named if not path.startswith("/")]
     assert relative == [], "a relative path: resolved against the working directory"
+
+
+def test_the_guarantees_page_counts_what_was_tried() -> None:
+    assert stated("test_a_ptb_class_that_reads_the_disk_is_neither_loaded_nor_stored") == len(
+        PROBING
+    )
+    assert stated("test_loading_the_hostile_corpus_looks_at_no_path_outside_its_directory") == len(
+        CASES
+    )
