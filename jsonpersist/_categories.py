@@ -153,13 +153,30 @@ class _ById(Category):
     __slots__ = ()
     keyed = True
     context_typed = True
+    #: The range of Telegram's user and chat ids: signed 64-bit integers.
+    min_id = -(2**63)
+    max_id = 2**63 - 1
 
     def sort(self, keys: Iterable[Any]) -> list[Any]:
         return sorted(keys)
 
-    #: The range of Telegram's user and chat ids: signed 64-bit integers.
-    min_id = -(2**63)
-    max_id = 2**63 - 1
+    def storable(self, value: Any, context_types: AnyContextTypes, key: Any) -> Any:
+        """Refuses an id the file could not hold (it would make the whole file unloadable).
+
+        Raises:
+            UnsupportedTypeError: ``key`` is not an int from -2**63 to 2**63 - 1.
+        """
+        if type(key) is not int or not self.min_id <= key <= self.max_id:
+            try:
+                shown = repr(key)
+            except ValueError:  # more digits than Python converts
+                shown = f"<an int of {key.bit_length():,} bits>"
+            raise UnsupportedTypeError(
+                f"{shown[:60]} is not a Telegram id (an int from -2**63 to 2**63 - 1), the only "
+                f"keys {self.file} holds",
+                f"{self.name}[{shown[:60]}]",
+            )
+        return super().storable(value, context_types, key)
 
     def members(self, data: Any, path: Path, strict: bool = True) -> dict[Any, Any]:
         if type(data) is not dict:

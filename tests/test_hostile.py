@@ -35,7 +35,7 @@ from hostile_cases import (
     member,
 )
 
-from jsonpersist import CorruptStateError, JsonPersistence
+from jsonpersist import CorruptStateError, JsonPersistence, UnsupportedTypeError
 
 #: The longest one hostile file may take to load or be refused (the issue's bound for any file
 #: of up to 1 MB; most take a few milliseconds).
@@ -324,3 +324,20 @@ def test_the_guarantees_page_counts_what_was_tried() -> None:
     )
     seeds = Path(__file__).resolve().parent.parent / "fuzz" / "corpus" / "load_time"
     assert stated("fuzz_load_time.py") == len(list(seeds.iterdir()))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [2**63, -(2**63) - 1, 10**5000, "7", True],
+    ids=["2**63", "-2**63-1", "10**5000", "str", "bool"],
+)
+async def test_an_id_the_file_could_not_hold_is_not_stored(key: Any, tmp_path: Path) -> None:
+    """Stored, it would make the whole file unloadable at the next start."""
+    persistence = JsonPersistence(tmp_path)
+    await persistence.get_user_data()
+    with pytest.raises(UnsupportedTypeError, match="not a Telegram id"):
+        await persistence.update_user_data(key, {"a": 1})
+    await persistence.update_user_data(2**63 - 1, {"b": 2})
+    await persistence.flush()
+    loaded = await JsonPersistence(tmp_path, read_only=True).get_user_data()
+    assert loaded == {2**63 - 1: {"b": 2}}
