@@ -193,6 +193,9 @@ def outside(paths: list[str], root: Path) -> list[str]:
     file's path) and by the directory check at construction; time-zone data is allowed.
     """
     ancestors = {str(parent) for parent in root.parents}
+    # A lazy import during a load (the time-zone data, say) makes the import system look at
+    # each directory on sys.path: the interpreter's own paths, never one a state file named.
+    importable = {os.path.abspath(entry or os.curdir) for entry in sys.path}
     inside = str(root)
     return sorted(
         {
@@ -200,6 +203,7 @@ def outside(paths: list[str], root: Path) -> list[str]:
             for path in paths
             if not (path == inside or path.startswith(inside + os.sep))
             and path not in ancestors
+            and path not in importable
             and not path.startswith(_allowed())
         }
     )
