@@ -18,7 +18,8 @@ from jsonpersist._categories import CATEGORIES, Category
 from jsonpersist._entries import EntryCodec, Lines
 from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
 from jsonpersist._format import render_chunks
-from jsonpersist._store import BOOKKEEPING, GITIGNORE, JOURNAL, Store
+from jsonpersist._journal import JOURNAL
+from jsonpersist._store import BOOKKEEPING, GITIGNORE, Store
 
 __all__ = (
     "UNFINISHED_ROUND",

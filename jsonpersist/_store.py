@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-import orjson
 from filelock import FileLock, Timeout
 
 try:
@@ -32,7 +31,6 @@ from jsonpersist._files import (
     alive,
     clear_pid,
     full_fsync,
-    inode,
     read_own_file,
     record_pid,
     safe_directory,
@@ -40,14 +38,13 @@ from jsonpersist._files import (
     stat_signature,
     write_all,
 )
+from jsonpersist._journal import JOURNAL, TEMP_SUFFIX, journal_bytes, pending_moves
 
 __all__ = ("BOOKKEEPING", "DEFAULT_MAX_FILE_SIZE", "Signature", "Store")
 
 
 OWNER_LOCK = ".jsonpersist.lock"
 ROUND_LOCK = ".jsonpersist.round.lock"
-JOURNAL = ".jsonpersist.journal"
-TEMP_SUFFIX = ".tmp"
 GITIGNORE = ".gitignore"
 GITIGNORE_TEXT = (
     "# Written by jsonpersist: its lock, journal and temporary files are not state.\n"
@@ -63,7 +60,6 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 #: How long a second owner waits for the holder of the owner lock to record its PID.
 HOLDER_WAIT = 1.0
-_JOURNAL_LIMIT = 1024 * 1024
 # What _exchange.exchange_checked() did: placed the file, or swapped back what someone wrote.
 _PLACED, _RACED_TWICE = 0, 2
 # renameat2's refusals that mean "not here": not Linux, or a file system without support.
@@ -366,10 +362,7 @@ class Store:
             for name, data in files.items():
                 temps[name], versions[name] = self._write_temp(name, data, mode)
             if len(temps) > 1:
-                inodes = {name: version[0] for name, version in versions.items()}
-                journal = orjson.dumps(
-                    {"jsonpersist-journal": 1, "moves": temps, "inodes": inodes}
-                )
+                journal = journal_bytes(temps, versions)
                 self._install(JOURNAL, self._write_temp(JOURNAL, journal, 0o600)[0])
                 self._sync_directory()  # from now on the round is decided
         except BaseException:
@@ -498,37 +491,7 @@ class Store:
             CorruptStateError: The journal is unreadable or names a file elsewhere.
             StateWriteError: The journal exists but cannot be read.
         """
-        path = self.path(JOURNAL)
-        try:
-            raw = read_own_file(path, _JOURNAL_LIMIT)
-        except CorruptStateError as exc:
-            raise CorruptStateError(
-                f"unreadable redo journal: it {exc.reason}; someone with write access to the "
-                "directory put it there: move it away and check the state files",
-                file=path,
-            ) from None
-        except OSError as exc:
-            raise StateWriteError(path, exc) from exc
-        if raw is None:
-            return {}
-        try:
-            journal = orjson.loads(raw)
-            pairs = [(str(name), str(temp)) for name, temp in journal["moves"].items()]
-            # Each new file's inode: a swap (see swap()) leaves the replaced file under the
-            # temporary name, which must then never be renamed back.
-            inodes = {str(name): int(inode) for name, inode in journal.get("inodes", {}).items()}
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
-            # The journal is installed by an atomic rename, so it is whole or absent.
-            raise CorruptStateError(f"unreadable redo journal: {exc}", file=path) from exc
-        for name, temp in pairs:
-            if os.sep in temp or os.sep in name or not temp.endswith(TEMP_SUFFIX):
-                raise CorruptStateError("the redo journal names a file elsewhere", file=path)
-        return {
-            name: temp
-            for name, temp in pairs
-            if (self.directory / temp).exists()
-            and (name not in inodes or inode(self.path(name)) != inodes[name])
-        }
+        return pending_moves(self.directory)
 
     def _replay_journal(self) -> None:
         """Completes the renames of a round that a crash interrupted."""

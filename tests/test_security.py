@@ -58,6 +58,7 @@ LOAD_PATH = (
     "_files.py",
     "_format.py",
     "_hashes.py",
+    "_journal.py",
     "_persistence.py",
     "_plain.py",
     "_rounds.py",
