@@ -177,7 +177,21 @@ def parse_json(raw: bytes, path: Path) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if not str(exc).startswith("failed to allocate memory"):
+            raise _not_json(exc, path) from None
+    # orjson 3.13.0 refuses some valid documents so (an indented object holding an array of a
+    # thousand small arrays, a few KB, as jsonpersist itself writes them): the standard library
+    # reads them; a file that is not canonical is then parsed strictly anyway.
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
         raise _not_json(exc, path) from None
+    except ValueError as exc:  # NaN, Infinity, or not UTF-8
+        raise CorruptStateError(str(exc), file=path) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _not_json(exc: json.JSONDecodeError, path: Path) -> CorruptStateError:

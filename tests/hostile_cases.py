@@ -442,10 +442,6 @@ CASES = [
         "orjson-failed-to-allocate",
         canonical_bot_data(b"[" + b",".join([b"[1]"] * 1300) + b"]"),
         [[1]] * 1300,
-        xfail=(
-            "orjson 3.13.0 refuses this valid 5 KB file, as jsonpersist writes it, with "
-            "'failed to allocate memory': _format.parse_json needs a fallback (not in issue 13)"
-        ),
     ),
     Case(
         "tg-input-media-in-a-list",

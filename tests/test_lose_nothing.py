@@ -429,3 +429,15 @@ async def test_an_application_that_cannot_load_does_not_keep_the_directory(
     async with again.app:
         await again.say(5)
     assert on_disk(tmp_path / "user_data.json") == {"5": {"count": 1}}
+
+
+async def test_a_state_orjson_refuses_to_parse_still_loads(tmp_path: Path) -> None:
+    # orjson 3.13.0 says "failed to allocate memory" for this valid file, as jsonpersist
+    # writes it: the bot must still start on its own state.
+    persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path)
+    await persistence.get_bot_data()
+    await persistence.update_bot_data({"x": [[1]] * 1300})
+    await persistence.flush()
+    again: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path)
+    assert await again.get_bot_data() == {"x": [[1]] * 1300}
+    await again.flush()
