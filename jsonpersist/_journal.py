@@ -72,6 +72,6 @@ def pending_moves(directory: Path) -> dict[str, str]:
     return {
         name: temp
         for name, temp in pairs
-        if (directory / temp).exists()
+        if os.path.lexists(directory / temp)
         and (name not in inodes or inode(directory / name) != inodes[name])
     }

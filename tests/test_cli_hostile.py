@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import damage as damaged  # the representative files and seeded mutations
 import pytest
-import test_damaged as damaged  # its representative files and seeded mutations
 from doc_counts import stated
 from hostile_cases import CASES, CORRUPT, GENERATED, MERSENNE_61
 from telegram import InputMediaPhoto
