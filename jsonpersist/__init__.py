@@ -4,6 +4,7 @@ from jsonpersist._codec import MAX_DEPTH, Codec, TypeRegistry
 from jsonpersist._errors import (
     CorruptStateError,
     JsonPersistError,
+    MergeConflictError,
     StateDirectoryError,
     StateLockedError,
     StateWriteError,
@@ -20,6 +21,7 @@ __all__ = (
     "CorruptStateError",
     "JsonPersistError",
     "JsonPersistence",
+    "MergeConflictError",
     "StateDirectoryError",
     "StateLockedError",
     "StateWriteError",

@@ -1,18 +1,20 @@
 """The five kinds of data PTB persists, each described once.
 
-A :class:`Category` says everything that differs between them: its file, whether its entries are
-independent (one user, chat or conversation handler each) or the members of one value, how an
-entry's key is written, the order of the lines, which checks a decoded entry must pass and how
-the value PTB expects is put together. Everything else (parsing, encoding, rounds, watching)
-is one generic routine driven by these descriptions, looked up in :data:`CATEGORIES`.
+A :class:`Category` says everything that differs between them: its file, whether PTB saves it
+entry by entry (users, chats, conversations) or hands over one value whose members become the
+entries (bot data, the callback data cache), how an entry's key is written and read, the order
+of the lines, which checks a decoded entry must pass and how the value PTB expects is put
+together. Everything else (parsing, encoding, rounds, watching) is one generic routine driven
+by these descriptions, looked up in :data:`CATEGORIES`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from telegram.ext import ContextTypes, PersistenceInput
 
 from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
@@ -26,9 +28,14 @@ __all__ = (
     "CONVERSATIONS",
     "USER_DATA",
     "Category",
+    "KeyCodec",
 )
 
 AnyContextTypes = ContextTypes[Any, Any, Any, Any]
+#: Encodes (``dumps``) or decodes (``decode``) a bot data key: the codec's methods.
+KeyCodec = Any
+#: Telegram's user and chat ids, and the ints of a conversation key: signed 64-bit integers.
+MIN_ID, MAX_ID = -(2**63), 2**63 - 1
 
 
 class Category:
@@ -40,12 +47,16 @@ class Category:
     Attributes:
         name (:obj:`str`): PTB's name, e.g. ``"user_data"``.
         file (:obj:`str`): The file's name in the state directory.
-        keyed (:obj:`bool`): Whether PTB saves it entry by entry (users, chats, handlers);
-            otherwise PTB hands over the whole value and its members are split out here.
+        keyed (:obj:`bool`): Whether PTB saves it entry by entry (users, chats,
+            conversations); otherwise PTB hands over the whole value and its members are
+            split out here.
+        sorted (:obj:`bool`): Whether the lines are sorted by key (else they keep the order
+            of the value's members).
     """
 
     __slots__ = ("file", "name")
-    keyed = False
+    keyed = True
+    sorted = True
     #: Whether PTB's values are instances of the ``context_types`` class of the same name.
     context_typed = False
 
@@ -64,25 +75,44 @@ class Category:
         """How messages name an entry: ``user_data[123]``, ``bot_data['motd']``."""
         return self.name if key is WHOLE else f"{self.name}[{key!r}]"
 
-    def sort(self, keys: Iterable[Any]) -> list[Any]:
-        """The order of the entry lines in the file."""
-        return sorted(keys, key=str)
+    # ---------------------------------------------------------------------------- keys
 
-    def members(self, data: Any, path: Path, strict: bool = True) -> dict[Any, Any]:
-        """Splits the ``data`` of a file into the entries that get a line each.
-
-        Args:
-            data: The ``data`` of the envelope, as parsed.
-            path (:class:`pathlib.Path`): The file, for errors.
-            strict (:obj:`bool`, optional): :obj:`False` on the fast path, where a file that
-                renders back byte for byte is proven canonical afterwards anyway.
+    def key_json(self, key: Any, codec: KeyCodec) -> bytes | None:
+        """The key's elements of an entry line, as JSON (:obj:`None`: a value laid out whole).
 
         Raises:
-            CorruptStateError: The data is not of this category's shape.
+            UnsupportedTypeError: The key cannot be stored.
         """
-        if type(data) is dict and not any(key[:1] == "$" for key in data):
-            return dict(data)
-        return {WHOLE: data}
+        return b"%d" % key
+
+    def key_of(self, parts: list[Any], codec: KeyCodec, path: Path, where: str) -> Any:
+        """The key of an entry line from its elements before the value.
+
+        Raises:
+            CorruptStateError: The key is not of this category's shape.
+        """
+        if len(parts) != 1 or type(parts[0]) is not int or not MIN_ID <= parts[0] <= MAX_ID:
+            raise CorruptStateError(
+                "an entry must be [id, value], the id a Telegram id (an integer from -2**63 "
+                "to 2**63 - 1)",
+                file=path,
+                where=where,
+            )
+        return parts[0]
+
+    def sort_key(self, codec: KeyCodec) -> Callable[[Any], Any]:
+        """The sort key of the lines (only for :attr:`sorted` categories)."""
+        return _identity
+
+    def sort(self, keys: Iterable[Any], codec: KeyCodec) -> list[Any]:
+        """The order of the entry lines in the file."""
+        return sorted(keys, key=self.sort_key(codec)) if self.sorted else list(keys)
+
+    # -------------------------------------------------------------------------- values
+
+    def split(self, value: Any) -> dict[Any, Any]:
+        """PTB's whole value of the category (as the tools hold it) as entries, by key."""
+        return dict(value)
 
     def plain_class(self, context_types: AnyContextTypes) -> type | None:
         """The class of a decoded entry that :meth:`entry` hands back as it is."""
@@ -92,8 +122,17 @@ class Category:
         """Turns a decoded entry into what PTB expects of it, checking its shape."""
         return value
 
-    def assemble(self, values: dict[Any, Any], context_types: AnyContextTypes, path: Path) -> Any:
+    def assemble(
+        self,
+        values: dict[Any, Any],
+        context_types: AnyContextTypes,
+        path: Path,
+        present: bool = True,
+    ) -> Any:
         """Puts PTB's value of the category together from its decoded entries.
+
+        ``present`` tells whether the file exists (or was saved) at all: the callback data
+        of a file holding no entries is an empty cache, without a file it is :obj:`None`.
 
         Raises:
             CorruptStateError: They do not make what PTB expects.
@@ -120,9 +159,9 @@ class Category:
             return _plain_dict(value, cls)
         return value
 
-    def staged(self, value: Any) -> Any:
-        """What a round encodes of a staged value; a live value is copied when the round runs."""
-        return value
+
+def _identity(key: Any) -> Any:
+    return key
 
 
 def _as_context_type(value: Any, cls: type, path: Path, where: str) -> Any:
@@ -151,14 +190,9 @@ class _ById(Category):
     """User or chat data: one entry per Telegram id, in numeric order."""
 
     __slots__ = ()
-    keyed = True
     context_typed = True
     #: The range of Telegram's user and chat ids: signed 64-bit integers.
-    min_id = -(2**63)
-    max_id = 2**63 - 1
-
-    def sort(self, keys: Iterable[Any]) -> list[Any]:
-        return sorted(keys)
+    min_id, max_id = MIN_ID, MAX_ID
 
     def storable(self, value: Any, context_types: AnyContextTypes, key: Any) -> Any:
         """Refuses an id the file could not hold (it would make the whole file unloadable).
@@ -166,7 +200,7 @@ class _ById(Category):
         Raises:
             UnsupportedTypeError: ``key`` is not an int from -2**63 to 2**63 - 1.
         """
-        if type(key) is not int or not self.min_id <= key <= self.max_id:
+        if type(key) is not int or not MIN_ID <= key <= MAX_ID:
             try:
                 shown = repr(key)
             except ValueError:  # more digits than Python converts
@@ -178,35 +212,8 @@ class _ById(Category):
             )
         return super().storable(value, context_types, key)
 
-    def members(self, data: Any, path: Path, strict: bool = True) -> dict[Any, Any]:
-        if type(data) is not dict:
-            raise CorruptStateError('"data" must be an object', file=path)
-        if not strict:
-            # int() is lenient ("010", " 1"), but such a key cannot render back to the same
-            # bytes, which sends the file to the strict path and parse_id.
-            try:
-                keys = [int(key) for key in data]
-            except ValueError:
-                pass
-            else:
-                # Checked before any dict is built from them: ints beyond 64 bits can all share
-                # one hash (k * (2**61 - 1)), which makes building the dict quadratic.
-                if keys and (min(keys) < self.min_id or max(keys) > self.max_id):
-                    for text in data:
-                        self.parse_id(text, path)
-                return dict(zip(keys, data.values(), strict=True))
-        members = {}
-        for text, member in data.items():
-            key = self.parse_id(text, path)
-            if key in members:
-                raise CorruptStateError(
-                    "the same id appears twice", file=path, where=f"{self.name}[{text!r}]"
-                )
-            members[key] = member
-        return members
-
     def parse_id(self, text: str, path: Path) -> int:
-        """An id as written in the file: an integer, written plainly, that fits in 64 bits.
+        """An id as a version-1 file writes it: an integer, written plainly, in 64 bits.
 
         Telegram's user and chat ids are signed 64-bit integers. Larger ones are refused before
         they reach a dict: all multiples of 2**61 - 1 have the same hash, and a file of them
@@ -222,7 +229,7 @@ class _ById(Category):
             number = None
         if number is None or str(number) != text:
             problem = "ids must be integers written plainly (like 123 or -100123)"
-        elif not self.min_id <= number <= self.max_id:
+        elif not MIN_ID <= number <= MAX_ID:
             shown = text if len(text) <= 40 else f"{text[:40]}..."  # noqa: PLR2004
             problem = (
                 f"the id {shown} is outside the range of Telegram ids (signed 64-bit integers, "
@@ -239,67 +246,239 @@ class _ById(Category):
         return _as_context_type(value, getattr(context_types, self.name), path, self.where(key))
 
 
-class _Handlers(Category):
-    """Conversations: one entry per ``ConversationHandler`` name, mapping keys to states."""
+class _Conversations(Category):
+    """Conversations: one entry per conversation, keyed by the handler's name and its key."""
 
     __slots__ = ()
-    keyed = True
 
     def enabled(self, store_data: PersistenceInput) -> bool:
         return True  # PTB persists a handler's conversations when the handler asks for it
 
-    def members(self, data: Any, path: Path, strict: bool = True) -> dict[Any, Any]:
-        if type(data) is not dict:
-            raise CorruptStateError('"data" must be an object', file=path)
-        return dict(data)
+    def where(self, key: Any) -> str:
+        name, conversation = key
+        return f"{self.name}[{name!r}][{conversation!r}]"
 
-    def plain_class(self, context_types: AnyContextTypes) -> type | None:
-        return dict
+    def key_json(self, key: Any, codec: KeyCodec) -> bytes | None:
+        name, conversation = key
+        try:
+            return orjson.dumps(name) + b"," + orjson.dumps(list(conversation))
+        except orjson.JSONEncodeError:  # a lone surrogate in a name
+            raise UnsupportedTypeError(
+                "cannot store a name UTF-8 cannot hold (it has a lone surrogate)", self.where(key)
+            ) from None
 
-    def entry(self, value: Any, context_types: AnyContextTypes, path: Path, key: Any) -> Any:
-        if type(value) is not dict:
+    def key_of(self, parts: list[Any], codec: KeyCodec, path: Path, where: str) -> Any:
+        if (
+            len(parts) != 2  # noqa: PLR2004
+            or type(parts[0]) is not str
+            or type(parts[1]) is not list
+            or not all(_key_part(part) for part in parts[1])
+        ):
             raise CorruptStateError(
-                "a handler's conversations must be a dict", file=path, where=self.where(key)
+                "a conversation must be [handler name, [key parts], state], the key parts "
+                "integers (64-bit) or strings",
+                file=path,
+                where=where,
+            )
+        return parts[0], tuple(parts[1])
+
+    def sort_key(self, codec: KeyCodec) -> Callable[[Any], Any]:
+        return _conversation_order
+
+    def storable(self, value: Any, context_types: AnyContextTypes, key: Any) -> Any:
+        name, conversation = key
+        if (
+            type(name) is not str
+            or type(conversation) is not tuple
+            or not all(_key_part(part) for part in conversation)
+        ):
+            raise UnsupportedTypeError(
+                "a conversation's key must be a tuple of ints (64-bit) and strings, and the "
+                "handler's name a string",
+                self.where(key),
             )
         return value
 
-    def staged(self, value: Any) -> Any:
-        return dict(value)  # the handler's live states: copy them once per round
+    def split(self, value: Any) -> dict[Any, Any]:
+        return {
+            (name, key): state for name, states in value.items() for key, state in states.items()
+        }
+
+    def assemble(
+        self,
+        values: dict[Any, Any],
+        context_types: AnyContextTypes,
+        path: Path,
+        present: bool = True,
+    ) -> Any:
+        handlers: dict[str, dict[Any, Any]] = {}
+        for (name, key), state in values.items():
+            states = handlers.get(name)
+            if states is None:
+                states = handlers[name] = {}
+            states[key] = state
+        return handlers
+
+
+def _key_part(part: Any) -> bool:
+    return type(part) is str or (type(part) is int and MIN_ID <= part <= MAX_ID)
+
+
+def _conversation_order(key: Any) -> Any:
+    name, conversation = key
+    return name, tuple(
+        (0, part, "") if type(part) is int else (1, 0, part) for part in conversation
+    )
 
 
 class _BotData(Category):
-    """Bot data: one value, laid out one top-level key per line when it is a plain dict."""
+    """Bot data: one line per top-level key; one line in all when it is not a dict."""
 
     __slots__ = ()
+    keyed = False
     context_typed = True
 
-    def assemble(self, values: dict[Any, Any], context_types: AnyContextTypes, path: Path) -> Any:
+    def key_json(self, key: Any, codec: KeyCodec) -> bytes | None:
+        if key is WHOLE:
+            return None
+        if type(key) is str:
+            try:
+                return orjson.dumps(key)
+            except orjson.JSONEncodeError:
+                pass  # the codec names the lone surrogate
+        return codec.dumps(key, f"{self.name} key {key!r}")  # type: ignore[no-any-return]
+
+    def key_of(self, parts: list[Any], codec: KeyCodec, path: Path, where: str) -> Any:
+        if not parts:
+            return WHOLE
+        if len(parts) != 1:
+            raise CorruptStateError(
+                "a bot data entry must be [key, value] (or [value] for a bot data that is not "
+                "a dict)",
+                file=path,
+                where=where,
+            )
+        key = parts[0]
+        if type(key) is str or type(key) is int:
+            return key
+        try:
+            key = codec.decode(key, f"{where} key")
+            hash(key)
+        except CorruptStateError as exc:
+            raise exc.in_file(path) from None
+        except TypeError:
+            raise CorruptStateError(
+                f"a bot data key must be hashable, not a {type(key).__qualname__}",
+                file=path,
+                where=where,
+            ) from None
+        return key
+
+    def sort_key(self, codec: KeyCodec) -> Callable[[Any], Any]:
+        def order(key: Any) -> Any:
+            kind = type(key)
+            if kind is int:
+                return 0, key, b""
+            if kind is str:
+                return 1, 0, key.encode("utf-8", "surrogatepass")
+            return 2, 0, b"" if key is WHOLE else codec.dumps(key)
+
+        return order
+
+    def split(self, value: Any) -> dict[Any, Any]:
+        if type(value) is dict:
+            return dict(value)
+        return {WHOLE: value}
+
+    def assemble(
+        self,
+        values: dict[Any, Any],
+        context_types: AnyContextTypes,
+        path: Path,
+        present: bool = True,
+    ) -> Any:
         if not values:
             return context_types.bot_data()
-        value = values.get(WHOLE, values)
+        if WHOLE in values:
+            if len(values) > 1:
+                raise CorruptStateError(
+                    "a bot data laid out whole ([value]) cannot have keyed entries beside it",
+                    file=path,
+                    where=self.name,
+                )
+            value = values[WHOLE]
+        else:
+            value = values
         return _as_context_type(value, context_types.bot_data, path, self.name)
+
+    def storable(self, value: Any, context_types: AnyContextTypes, key: Any) -> Any:
+        return super().storable(value, context_types, WHOLE)
+
+
+#: The two kinds of entries of the callback data cache.
+KEYBOARD, QUERY = "keyboard", "query"
 
 
 class _CallbackData(Category):
-    """The callback data cache: ``(keyboards, queries)``, stored as an object of the two."""
+    """The callback data cache: a line per keyboard and per callback query, in PTB's order.
+
+    PTB's ``(keyboards, queries)`` is ``[(keyboard_id, time, {button_id: data}), ...]`` and
+    ``{query_id: keyboard_id}``; both are least-recently-used caches, so their order is kept.
+    """
 
     __slots__ = ()
+    keyed = False
+    sorted = False
 
-    def assemble(self, values: dict[Any, Any], context_types: AnyContextTypes, path: Path) -> Any:
-        if not values:
-            return None
-        data = values.get(WHOLE, values)
-        if type(data) is not dict or data.keys() != {"keyboards", "queries"}:
+    def where(self, key: Any) -> str:
+        return f"{self.name}[{key[0]!r}][{key[1]!r}]" if type(key) is tuple else self.name
+
+    def key_json(self, key: Any, codec: KeyCodec) -> bytes | None:
+        return orjson.dumps(key[0]) + b"," + orjson.dumps(key[1])
+
+    def key_of(self, parts: list[Any], codec: KeyCodec, path: Path, where: str) -> Any:
+        if len(parts) != 2 or parts[0] not in (KEYBOARD, QUERY) or type(parts[1]) is not str:  # noqa: PLR2004
             raise CorruptStateError(
-                'expected an object with the keys "keyboards" and "queries"',
+                'a callback data entry must be ["keyboard", id, [time, buttons]] or '
+                '["query", id, keyboard id]',
                 file=path,
-                where=self.name,
+                where=where,
             )
-        problem = _callback_problem(data["keyboards"], data["queries"])
+        return parts[0], parts[1]
+
+    def split(self, value: Any) -> dict[Any, Any]:
+        keyboards, queries = value
+        entries: dict[Any, Any] = {
+            (KEYBOARD, kid): [time, buttons] for kid, time, buttons in keyboards
+        }
+        entries.update(((QUERY, query), kid) for query, kid in queries.items())
+        return entries
+
+    def assemble(
+        self,
+        values: dict[Any, Any],
+        context_types: AnyContextTypes,
+        path: Path,
+        present: bool = True,
+    ) -> Any:
+        if not values:
+            return ([], {}) if present else None
+        keyboards, queries = [], {}
+        for (kind, kid), value in values.items():
+            if kind == KEYBOARD:
+                if type(value) is not list or len(value) != 2:  # noqa: PLR2004
+                    raise CorruptStateError(
+                        "a keyboard's value must be [time, buttons]",
+                        file=path,
+                        where=self.where((kind, kid)),
+                    )
+                keyboards.append((kid, *value))
+            else:
+                queries[kid] = value
+        problem = _callback_problem(keyboards, queries)
         if problem is not None:
             raise CorruptStateError(problem[0], file=path, where=self.name + problem[1])
-        keyboards = [(kid, float(time), buttons) for kid, time, buttons in data["keyboards"]]
-        return keyboards, data["queries"]
+        return [(kid, float(time), buttons) for kid, time, buttons in keyboards], queries
 
     def storable(self, value: Any, context_types: AnyContextTypes, key: Any) -> Any:
         if not isinstance(value, (tuple, list)) or len(value) != 2:  # noqa: PLR2004
@@ -308,7 +487,7 @@ class _CallbackData(Category):
         problem = _callback_problem(keyboards, queries)
         if problem is not None:
             raise UnsupportedTypeError(problem[0], self.name + problem[1])
-        return {"keyboards": [list(keyboard) for keyboard in keyboards], "queries": queries}
+        return keyboards, queries
 
 
 def _callback_problem(keyboards: Any, queries: Any) -> tuple[str, str] | None:  # noqa: PLR0911
@@ -348,7 +527,7 @@ USER_DATA = _ById("user_data")
 CHAT_DATA = _ById("chat_data")
 BOT_DATA = _BotData("bot_data")
 CALLBACK_DATA = _CallbackData("callback_data")
-CONVERSATIONS = _Handlers("conversations")
+CONVERSATIONS = _Conversations("conversations")
 #: Every category by name, in the order PTB loads them.
 CATEGORIES: dict[str, Category] = {
     category.name: category

@@ -184,15 +184,21 @@ class Codec(Decoding):
             return {"$": out} if escape else out
         if len(value) > MAX_SAME_HASH and crowded(value):
             raise Unsupported(CROWDED)
-        pairs = []
+        # The keys a JSON object can hold stay members, readable as they are; the others
+        # (and str keys starting with "$") are [key, value] pairs under "$dict".
+        out, pairs = {}, []
         for key, item in value.items():
             try:
-                pairs.append([self._encode(key, depth + 3), self._encode(item, depth + 3)])
+                if type(key) is str and key[:1] != "$":
+                    out[key] = self._encode(item, depth + 1)
+                else:
+                    pairs.append([self._encode(key, depth + 3), self._encode(item, depth + 3)])
             except Unsupported as exc:
                 exc.path.append(key)
                 raise
         pairs.sort(key=_sort_key)  # by key; the value only breaks ties (two NaN keys)
-        return {"$dict": pairs}
+        out["$dict"] = pairs
+        return out
 
     def _encode_bot(self, bot: Bot) -> Any:
         if bot is self.bot:

@@ -87,6 +87,8 @@ class Decoding:
 
     def _decode_tag(self, tag: str, tree: dict[str, Any], depth: int) -> Any:  # noqa: PLR0911, PLR0912
         payload = tree[tag]
+        if tag == "$dict":
+            return self._decode_dict(tree, payload, depth)
         if len(tree) > 1:
             fields = tree.keys() - {tag} - _TAG_FIELDS.get(tag, frozenset())
             if fields:
@@ -109,8 +111,6 @@ class Decoding:
             if len(built) != len(items):  # the encoder writes each item once
                 fail(f"the item {shown(duplicate(items))} appears twice")
             return built
-        if tag == "$dict":
-            return self._decode_pairs(payload, depth + 1)
         if tag == "$tg":
             return self._decode_telegram(payload, tree, depth)
         if tag == "$obj":
@@ -128,6 +128,17 @@ class Decoding:
             return parse(payload)
         except (ValueError, TypeError, ArithmeticError, InvalidOperation, binascii.Error) as exc:
             fail(f"invalid {tag} value {payload[:80]!r}: {exc}")
+
+    def _decode_dict(self, tree: dict[str, Any], payload: Any, depth: int) -> dict[Any, Any]:
+        """A ``$dict``: its pairs (the keys a JSON object cannot hold), its other members."""
+        out = self._decode_pairs(payload, depth + 1)
+        for key, item in tree.items():
+            if key != "$dict":
+                if key in out:
+                    exc = Corrupt(f"the key {key!r} appears twice")
+                    raise exc
+                out[key] = self._decode_child(item, key, depth + 1)
+        return out
 
     def _decode_pairs(self, payload: Any, depth: int) -> dict[Any, Any]:
         pairs = self._decode_list(payload, depth)

@@ -110,8 +110,8 @@ def _read_category(
     if raw is None:  # (or it was renamed into place meanwhile)
         raw = store.read(category.file)
     path = store.path(category.file)
-    values = {} if raw is None else entries.parse(category, raw, path)[1]
-    return entries.assemble(category, values, path)
+    values = {} if raw is None else entries.parse(category, raw, path).values
+    return entries.assemble(category, values, path, present=raw is not None)
 
 
 def write_state(directory: Path, state: State, entries: EntryCodec) -> list[BaseException]:
@@ -140,9 +140,10 @@ def write_state(directory: Path, state: State, entries: EntryCodec) -> list[Base
             raw = store.read(category.file)
             if raw is not None:  # never replace a file nobody could read
                 entries.parse(category, raw, store.path(category.file))
-            lines = _encode_category(entries, category, getattr(state, name), errors)
-            if lines or raw is not None:
-                files[category.file] = render_chunks(name, lines, category.sort(lines))
+            value = getattr(state, name)
+            lines = _encode_category(entries, category, value, errors)
+            if lines or raw is not None or (value is not None and not category.keyed):
+                files[category.file] = render_chunks(name, lines, entries.order(category, lines))
         if errors:
             return errors
         if files:
@@ -155,19 +156,24 @@ def write_state(directory: Path, state: State, entries: EntryCodec) -> list[Base
 def _encode_category(
     entries: EntryCodec, category: Category, value: Any, errors: list[BaseException]
 ) -> Lines:
+    """The lines of a category's whole value; the values that cannot be stored go to errors."""
+    if value is None:
+        return {}
     try:
-        if not category.keyed:
-            return {} if value is None else entries.encode_members(category, value)
-        lines = {}
-        for key, entry in value.items():
-            try:
-                lines[key] = entries.encode(category, key, entry)
-            except UnsupportedTypeError as exc:
-                errors.append(exc)
-        return lines
+        members = category.split(value) if category.keyed else entries.members(category, value)
     except UnsupportedTypeError as exc:
         errors.append(exc)
         return {}
+    lines = {}
+    for key, member in members.items():
+        try:
+            if category.keyed:
+                lines[key] = entries.encode(category, key, member)
+            else:
+                lines[key] = entries.encode_stored(category, key, member)
+        except UnsupportedTypeError as exc:
+            errors.append(exc)
+    return lines
 
 
 def copy_files(source: Path, dest: Path) -> int:

@@ -7,7 +7,7 @@ into its entry line. Used alike by the persistence, its rounds, watch mode and t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +15,45 @@ import orjson
 
 from jsonpersist._categories import AnyContextTypes, Category
 from jsonpersist._codec import MAX_DEPTH, Codec, is_plain
-from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
+from jsonpersist._errors import CorruptStateError
 from jsonpersist._format import (
+    FORMAT_VERSION,
+    TAIL,
     WHOLE,
-    canonical_lines,
+    canonical_line,
     entry_line,
-    entry_value,
-    envelope_data,
+    file_entries,
+    head,
     parse_json,
     strict_tree,
 )
+from jsonpersist._hashes import check_hashes, duplicate
+from jsonpersist._tree import Corrupt
+from jsonpersist._v1 import V1_VERSION, read_v1
 
-__all__ = ("EntryCodec", "Lines")
+__all__ = ("EntryCodec", "Lines", "Parsed")
 
 #: The encoded line of each entry of a category, by key.
 Lines = dict[Any, bytes]
-_SORT = orjson.OPT_SORT_KEYS
 # JSON nested deeper than MAX_DEPTH has two brackets a level: a shorter line cannot be.
 _DEEP_ENOUGH = 2 * (MAX_DEPTH + 2)
+
+
+class Parsed:
+    """A category file, read: its entry lines, its entries decoded, and its format version.
+
+    Attributes:
+        lines (dict): The canonical line of each entry, by key.
+        values (dict): Each entry as PTB expects it, by key.
+        version (:obj:`int`): The format version the file was written in.
+    """
+
+    __slots__ = ("lines", "values", "version")
+
+    def __init__(self, lines: Lines, values: dict[Any, Any], version: int) -> None:
+        self.lines = lines
+        self.values = values
+        self.version = version
 
 
 class EntryCodec:
@@ -56,86 +77,139 @@ class EntryCodec:
 
     # ------------------------------------------------------------------------------ loading
 
-    def parse(self, category: Category, raw: bytes, path: Path) -> tuple[Lines, dict[Any, Any]]:
+    def parse(self, category: Category, raw: bytes, path: Path) -> Parsed:
         """Parses a category file into its entry lines and decoded entries.
 
         A file that is byte for byte what jsonpersist writes takes a fast path (one orjson
         parse; only entries with a tag are decoded further). Any other file is parsed
-        strictly and its lines are made canonical.
-
-        Returns:
-            The line of each entry, and each entry as PTB expects it (see
-            :meth:`Category.entry`); :meth:`assemble` puts a value category together.
+        strictly and its lines are made canonical. A version-1 file is read as such; its
+        lines are those of version 2.
 
         Raises:
-            CorruptStateError: The file does not decode, naming the position.
+            CorruptStateError: The file does not decode, naming the position
+                (:class:`~jsonpersist.MergeConflictError` for git's conflict markers).
         """
-        members = category.members(
-            envelope_data(parse_json(raw, path), category.name, path), path, strict=False
-        )
+        tree = parse_json(raw, path)
+        if type(tree) is dict:  # version 1: an object
+            values = read_v1(category, strict_tree(raw, path), self, path)
+            old = {key: self.encode_stored(category, key, value) for key, value in values.items()}
+            return Parsed(old, self._checked(category, values, path), V1_VERSION)
+        elements = file_entries(tree, category.name, path)
         try:
-            lines = canonical_lines(category.name, raw, members, category.sort(members))
-        except orjson.JSONEncodeError:  # orjson reads 1024 levels but writes only 254
+            lines = [canonical_line(element) for element in elements[1:]]
+        except (orjson.JSONEncodeError, TypeError):  # deeper than orjson writes
             raise CorruptStateError(f"nested deeper than {MAX_DEPTH} levels", file=path) from None
-        if lines is not None:
-            values = self._decode_canonical(category, members, lines, path)
-        else:
-            # Not what jsonpersist writes (edited by hand, or damaged): parse strictly, then
-            # store it canonically from now on.
-            members = category.members(
-                envelope_data(strict_tree(raw, path), category.name, path), path
-            )
-            lines, values = self._decode_strict(category, members, path)
-        self.assemble(category, values, path)  # refuses a file of the wrong shape now
-        return lines, values
+        start = head(category.name)
+        canonical = raw.startswith(start) and raw == start + b"".join(lines) + TAIL
+        if canonical:
+            parsed = self._fast(category, elements, lines, path)
+            if parsed is not None:
+                return parsed
+        elements = file_entries(strict_tree(raw, path), category.name, path)
+        numbered = raw.count(b"\n") == len(elements) + 1  # one entry a line: name lines
+        return self._strict(category, elements, path, numbered)
 
-    def _decode_canonical(
-        self, category: Category, members: dict[Any, Any], lines: Lines, path: Path
-    ) -> dict[Any, Any]:
-        """Decodes the members of a canonical file in place; plain entries stay as parsed."""
+    def _fast(
+        self, category: Category, elements: list[Any], lines: list[bytes], path: Path
+    ) -> Parsed | None:
+        """Decodes a canonical file; :obj:`None` if its keys are not in canonical order."""
+        keys = [
+            self._key(category, element, path, f"line {number}")
+            for number, element in enumerate(elements[1:], 2)
+        ]
+        values = self._unique(category, keys, [element[-1] for element in elements[1:]], path)
+        if category.sorted:
+            order = category.sort_key(self.codec)
+            ranks = list(map(order, keys))
+            if any(ranks[index] >= ranks[index + 1] for index in range(len(ranks) - 1)):
+                return None  # valid but out of order: the strict path sorts it
         as_is = category.plain_class(self.context_types)
-        for key, member in members.items():
-            value = member
-            line = lines[key]
+        line_of = dict(zip(keys, lines, strict=True))
+        for number, key in enumerate(keys, 2):
+            member = value = values[key]
+            line = line_of[key]
             # Decoding also refuses nesting deeper than the codec writes; only a long line
             # can be that deep, and the C check tells whether it is.
             if b'"$' in line or (len(line) >= _DEEP_ENOUGH and not is_plain(member)):
-                value = self._decode(category, key, member, path)
+                value = self._decode(category, key, member, path, f"line {number}")
             if type(value) is not as_is:
                 value = category.entry(value, self.context_types, path, key)
             if value is not member:
-                members[key] = value
-        return members
+                values[key] = value
+        self.assemble(category, values, path)  # refuses a file of the wrong shape now
+        return Parsed(line_of, values, FORMAT_VERSION)
 
-    def _decode_strict(
-        self, category: Category, members: dict[Any, Any], path: Path
-    ) -> tuple[Lines, dict[Any, Any]]:
-        lines, values = {}, {}
-        for key, member in members.items():
-            value = self._decode(category, key, member, path)
-            lines[key] = entry_line(key, self.codec.dumps(value, category.where(key)))
+    def _strict(
+        self, category: Category, elements: list[Any], path: Path, numbered: bool
+    ) -> Parsed:
+        """Decodes a file that is not canonical; its lines become canonical."""
+        places = [
+            f"line {n}" if numbered else f"entry {n - 1}" for n in range(2, len(elements) + 1)
+        ]
+        keys = [
+            self._key(category, element, path, place)
+            for element, place in zip(elements[1:], places, strict=True)
+        ]
+        trees = self._unique(category, keys, [element[-1] for element in elements[1:]], path)
+        values = {
+            key: self._decode(category, key, trees[key], path, place)
+            for key, place in zip(keys, places, strict=True)
+        }
+        lines = {key: self.encode_stored(category, key, value) for key, value in values.items()}
+        if category.sorted:
+            lines = {key: lines[key] for key in self.order(category, lines)}
+        return Parsed(lines, self._checked(category, values, path), FORMAT_VERSION)
+
+    def _checked(self, category: Category, values: dict[Any, Any], path: Path) -> dict[Any, Any]:
+        """The entries as PTB expects them, the whole checked (it refuses a wrong shape)."""
+        for key, value in values.items():
             values[key] = category.entry(value, self.context_types, path, key)
-        return lines, values
+        self.assemble(category, values, path)
+        return values
 
-    def _decode(self, category: Category, key: Any, tree: Any, path: Path) -> Any:
+    def _key(self, category: Category, element: Any, path: Path, place: str) -> Any:
+        if type(element) is not list or not element:
+            raise CorruptStateError(
+                "an entry must be an array: its key, then its value", file=path, where=place
+            )
+        return category.key_of(element[:-1], self.codec, path, place)
+
+    def _unique(
+        self, category: Category, keys: list[Any], trees: list[Any], path: Path
+    ) -> dict[Any, Any]:
+        """The entries by key, refusing a key that appears twice (and hash flooding)."""
+        try:
+            check_hashes(keys, "an unhashable key of type {}")
+        except Corrupt as exc:
+            raise CorruptStateError(
+                exc.message, file=path, where=f"entry {int(str(exc.path[0])) + 1}"
+            ) from None
+        entries = dict(zip(keys, trees, strict=True))
+        if len(entries) != len(keys):
+            key = duplicate(keys)
+            raise CorruptStateError(
+                "the same key appears twice (on two lines); keep one of them",
+                file=path,
+                where=category.where(key),
+            )
+        return entries
+
+    def _decode(self, category: Category, key: Any, tree: Any, path: Path, place: str) -> Any:
         try:
             return self.codec.decode(tree, category.where(key))
         except CorruptStateError as exc:
-            raise exc.in_file(path) from None
+            raise CorruptStateError(exc.reason, file=path, where=f"{place}: {exc.where}") from None
 
-    def decode_lines(self, category: Category, lines: Mapping[Any, bytes], path: Path) -> Any:
+    def decode_lines(
+        self, category: Category, lines: Mapping[Any, bytes], path: Path, present: bool = True
+    ) -> Any:
         """Decodes entry lines this codec made (not a file's) into PTB's value of the category.
 
         Raises:
             CorruptStateError: A line does not decode (only when the types changed since).
         """
-        values = {
-            key: category.entry(
-                self.decode_line(category, key, line, path), self.context_types, path, key
-            )
-            for key, line in lines.items()
-        }
-        return self.assemble(category, values, path)
+        values = {key: self.entry_of(category, key, line, path) for key, line in lines.items()}
+        return self.assemble(category, values, path, present)
 
     def entry_of(self, category: Category, key: Any, line: bytes, path: Path) -> Any:
         """Decodes one entry line this codec made into what PTB expects of that entry."""
@@ -144,31 +218,46 @@ class EntryCodec:
         )
 
     def decode_line(self, category: Category, key: Any, line: bytes, path: Path) -> Any:
-        """Decodes one entry line this codec made."""
-        return self._decode(category, key, orjson.loads(entry_value(key, line)), path)
+        """Decodes the value of one entry line this codec made."""
+        try:
+            return self.codec.decode(orjson.loads(line[1:])[-1], category.where(key))
+        except CorruptStateError as exc:
+            raise exc.in_file(path) from None
 
-    def assemble(self, category: Category, values: dict[Any, Any], path: Path) -> Any:
+    def assemble(
+        self, category: Category, values: dict[Any, Any], path: Path, present: bool = True
+    ) -> Any:
         """PTB's value of a category from its decoded entries, see :meth:`Category.assemble`."""
-        return category.assemble(values, self.context_types, path)
+        return category.assemble(values, self.context_types, path, present)
+
+    # ------------------------------------------------------------------------------- order
+
+    def order(self, category: Category, keys: Iterable[Any]) -> list[Any]:
+        """The keys in the order of the file's lines."""
+        return category.sort(keys, self.codec)
+
+    def sort_key(self, category: Category) -> Callable[[Any], Any]:
+        """The sort key of a sorted category's lines."""
+        return category.sort_key(self.codec)
 
     # ------------------------------------------------------------------------------- saving
 
     def encode(self, category: Category, key: Any, value: Any) -> bytes:
-        """The entry line of one user's, chat's or handler's value (or a value's member).
+        """The entry line of one user's, chat's or conversation's value, as PTB hands it over.
 
         Raises:
             UnsupportedTypeError: The value cannot be stored, naming its key path.
         """
-        # A member of a value category is a part of what storable() already took apart.
-        storable = category.storable(value, self.context_types, key) if category.keyed else value
-        encoded = self.codec.dumps(storable, category.where(key))
-        try:
-            return entry_line(key, encoded)
-        except orjson.JSONEncodeError:  # a handler's name with a lone surrogate
-            raise UnsupportedTypeError(
-                "cannot store a name UTF-8 cannot hold (it has a lone surrogate)",
-                category.where(key),
-            ) from None
+        return self.encode_stored(category, key, category.storable(value, self.context_types, key))
+
+    def encode_stored(self, category: Category, key: Any, value: Any) -> bytes:
+        """The entry line of a value the category's checks already took (or that was loaded).
+
+        Raises:
+            UnsupportedTypeError: The value cannot be stored, naming its key path.
+        """
+        where = category.where(key)
+        return entry_line(category.key_json(key, self.codec), self.codec.dumps(value, where))
 
     def encode_members(self, category: Category, value: Any) -> Lines:
         """The entry lines of a value category (bot or callback data), one per member.
@@ -176,13 +265,13 @@ class EntryCodec:
         Raises:
             UnsupportedTypeError: The value cannot be stored, naming its key path.
         """
-        storable = category.storable(value, self.context_types, WHOLE)
-        tree = self.codec.encode(storable, category.name)
-        try:
-            return {
-                key: entry_line(key, orjson.dumps(member, option=_SORT))
-                for key, member in category.members(tree, Path(category.file)).items()
-            }
-        except orjson.JSONEncodeError as exc:  # a string UTF-8 cannot hold (a lone surrogate)
-            self.codec.dumps(storable, category.name)  # raises the error that names its path
-            raise UnsupportedTypeError(f"cannot store this value: {exc}", category.name) from exc
+        members = category.split(category.storable(value, self.context_types, WHOLE))
+        return {key: self.encode_stored(category, key, member) for key, member in members.items()}
+
+    def members(self, category: Category, value: Any) -> dict[Any, Any]:
+        """A value category's members, as its lines hold them (checked as a save checks).
+
+        Raises:
+            UnsupportedTypeError: The value is not of the category's shape.
+        """
+        return category.split(category.storable(value, self.context_types, WHOLE))

@@ -12,6 +12,7 @@ from pathlib import Path
 __all__ = (
     "CorruptStateError",
     "JsonPersistError",
+    "MergeConflictError",
     "PickleLoadError",
     "PicklePathError",
     "StateDirectoryError",
@@ -80,6 +81,36 @@ class CorruptStateError(JsonPersistError, ValueError):
             kept.
         """
         return CorruptStateError(self.reason, file=file, where=self.where)
+
+
+class MergeConflictError(CorruptStateError):
+    """A state file holds git's conflict markers: a merge left it for a person to resolve.
+
+    Args:
+        file (:class:`pathlib.Path`): The state file.
+        regions (list[tuple[:obj:`int`, :obj:`int`]]): The first and last line of each
+            conflict (1-based, markers included).
+        entries (list[:obj:`str`]): The entries inside them, as messages name them.
+
+    Attributes:
+        regions (list[tuple[:obj:`int`, :obj:`int`]]): The lines of each conflict.
+        entries (list[:obj:`str`]): The entries in conflict.
+    """
+
+    __slots__ = ("entries", "regions")
+
+    def __init__(self, file: Path, regions: list[tuple[int, int]], entries: list[str]) -> None:
+        places = ", ".join(f"lines {first}-{last}" for first, last in regions)
+        names = f" ({', '.join(entries)})" if entries else ""
+        super().__init__(
+            f"merge conflict at {places}{names}: keep one version of each entry (the lines "
+            "between <<<<<<< and =======, or between ======= and >>>>>>>), delete the marker "
+            "lines, then run `jsonpersist check` again",
+            file=file,
+            where=f"line {regions[0][0]}",
+        )
+        self.regions = regions
+        self.entries = entries
 
 
 class StateLockedError(JsonPersistError, TimeoutError):

@@ -1,21 +1,23 @@
-"""The state-file format: the envelope, one line per entry, and parsing it strictly.
+"""The state-file format: a header line, one line per entry, and parsing it strictly.
 
 What a category file looks like on disk, as bytes and JSON trees. It knows neither PTB nor how
 values are encoded (that is ``_entries``), and it holds no runtime state.
 
-A file is an *envelope* around the category's data::
+A file (format version 2) is a JSON array: a header, then one *entry line* each, in order::
 
-    {
-      "jsonpersist": 1,
-      "category": "user_data",
-      "data": {
-        "123": {...},
-        "456": {...}
-      }
-    }
+    [{"jsonpersist":2,"category":"user_data"}
+    ,[5,{"lang":"en"}]
+    ,[42,{}]
+    ]
 
-Each member of ``data`` is one *entry line*, sorted, so that a change to one entry is a one-line
-diff. A category whose value cannot be split into members is laid out whole after ``"data": ``.
+An entry is an array whose last element is the value and whose elements before it are the key
+(one for a user, chat or bot data key; a handler's name and a conversation's key for a
+conversation; none for a bot data that is not a dict). Every entry line starts with its own
+comma, and the header and the closing bracket never change: adding an entry adds a line and
+changes none, removing one removes its line and nothing else.
+
+Version 1 (one object with ``"jsonpersist": 1``, ``"category"`` and ``"data"``) is read by
+``_entries`` and written as version 2 at the next save.
 """
 
 from __future__ import annotations
@@ -27,25 +29,26 @@ from typing import Any
 
 import orjson
 
-from jsonpersist._errors import CorruptStateError
+from jsonpersist._errors import CorruptStateError, MergeConflictError
 
 __all__ = (
     "FORMAT_VERSION",
+    "TAIL",
     "WHOLE",
-    "canonical_lines",
+    "conflict_regions",
     "entry_line",
-    "entry_value",
-    "envelope_data",
+    "file_entries",
+    "head",
+    "line_value",
     "parse_json",
     "render",
     "render_chunks",
-    "render_data",
     "rendered_size",
     "strict_tree",
 )
 
-#: The version of the state-file layout, written into every file as ``"jsonpersist"``.
-FORMAT_VERSION = 1
+#: The version of the state-file layout, written into every file's header.
+FORMAT_VERSION = 2
 
 
 class _Whole:
@@ -55,90 +58,54 @@ class _Whole:
         return "WHOLE"
 
 
-#: The key of a category value laid out whole, on the line after ``"data": ``. An object of
-#: its own, so that no key of the application's (a string, say) can ever be taken for it.
+#: The key of a category value laid out whole, on one line with no key. An object of its own,
+#: so that no key of the application's (a string, say) can ever be taken for it.
 WHOLE: Any = _Whole()
+#: The last line of every file.
+TAIL = b"]\n"
 _SORT = orjson.OPT_SORT_KEYS
-_INDENT = b"    "
-_ENVELOPE_KEYS = frozenset({"jsonpersist", "category", "data"})
-_TAIL = b"\n}\n"
+_MARKERS = (b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")
 
 
-def entry_line(key: Any, value: bytes) -> bytes:
-    """The line of one entry: its key and its JSON value; a whole value is just the value.
+def head(name: str) -> bytes:
+    """The first line of a category's file: the header, and the array's opening bracket."""
+    return b'[{"jsonpersist":%d,"category":"%s"}\n' % (FORMAT_VERSION, name.encode())
+
+
+def entry_line(key: bytes | None, value: bytes) -> bytes:
+    """The line of one entry.
 
     Args:
-        key: An ``int`` id, a ``str`` member name or :data:`WHOLE`.
+        key (:obj:`bytes` | :obj:`None`): The key's elements as JSON, comma-separated
+            (``b"5"``, ``b'"checkout",[5,5]'``); :obj:`None` for a value laid out whole.
         value (:obj:`bytes`): The entry's JSON, on one line.
     """
-    if type(key) is int:
-        return b'%b"%d": %b' % (_INDENT, key, value)
-    if key is WHOLE:
-        return value
-    return _INDENT + orjson.dumps(str(key)) + b": " + value
+    if key is None:
+        return b",[%b]\n" % value
+    return b",[%b,%b]\n" % (key, value)
 
 
-def entry_value(key: Any, line: bytes) -> bytes:
-    """The JSON value of an entry line made by :func:`entry_line` (the line without its key)."""
-    return line[len(entry_line(key, b"")) :]
-
-
-def _head(name: str) -> bytes:
-    return b'{\n  "jsonpersist": %d,\n  "category": "%s",\n  "data": ' % (
-        FORMAT_VERSION,
-        name.encode(),
-    )
-
-
-def _body(lines: Mapping[Any, bytes], order: Iterable[Any]) -> list[bytes]:
-    """The ``data`` object of a file from its entry lines, in the given order, as pieces."""
-    if WHOLE in lines:
-        return [lines[WHOLE]]
-    chunks = [b"{\n"]
-    for key in order:
-        chunks.append(lines[key])
-        chunks.append(b",\n")
-    if len(chunks) == 1:
-        return [b"{}"]
-    chunks[-1] = b"\n  }"
-    return chunks
+def line_value(key: bytes | None, line: bytes) -> bytes:
+    """The JSON value of a line made by :func:`entry_line` for ``key``."""
+    start = 2 if key is None else len(key) + 3
+    return line[start:-2]
 
 
 def render_chunks(name: str, lines: Mapping[Any, bytes], order: Iterable[Any]) -> list[bytes]:
-    """Lays a category file out: the envelope, then one line per entry in ``order``.
+    """Lays a category file out: the header, one line per entry in ``order``, the end.
 
     The pieces are written as they are (with ``writev``), so the whole file never has to exist
-    as one buffer. Built in one pass: a round at N = 100,000 users does this once.
+    as one buffer.
     """
-    head = _head(name)
-    if WHOLE in lines:
-        return [head, lines[WHOLE], _TAIL]
-    chunks = [head, b"{\n"]
-    append = chunks.append
-    for key in order:
-        append(lines[key])
-        append(b",\n")
-    if len(chunks) == 2:  # noqa: PLR2004 - the head and the opening brace: no entry
-        return [head, b"{}", _TAIL]
-    chunks[-1] = b"\n  }" + _TAIL
+    chunks = [head(name)]
+    chunks.extend(map(lines.__getitem__, order))
+    chunks.append(TAIL)
     return chunks
 
 
-def rendered_size(name: str, count: int, total: int, whole: bool) -> int:
-    """The size of the file :func:`render_chunks` lays out, without laying it out.
-
-    Args:
-        name (:obj:`str`): The category.
-        count (:obj:`int`): How many entry lines.
-        total (:obj:`int`): Their lengths added up.
-        whole (:obj:`bool`): Whether the one line is a value laid out whole.
-    """
-    head = len(_head(name))
-    if whole:
-        return head + total + len(_TAIL)
-    if not count:
-        return head + len(b"{}") + len(_TAIL)
-    return head + len(b"{\n") + total + len(b",\n") * (count - 1) + len(b"\n  }") + len(_TAIL)
+def rendered_size(name: str, total: int) -> int:
+    """The size of the file :func:`render_chunks` lays out from lines of ``total`` bytes."""
+    return len(head(name)) + total + len(TAIL)
 
 
 def render(name: str, lines: Mapping[Any, bytes], order: Iterable[Any]) -> bytes:
@@ -146,46 +113,84 @@ def render(name: str, lines: Mapping[Any, bytes], order: Iterable[Any]) -> bytes
     return b"".join(render_chunks(name, lines, order))
 
 
-def render_data(lines: Mapping[Any, bytes], order: Iterable[Any]) -> bytes:
-    """Only the ``data`` object of a category file, as valid JSON on its own."""
-    return b"".join(_body(lines, order))
+def conflict_regions(raw: bytes) -> list[tuple[int, int, list[bytes]]]:
+    """Git's conflict regions in a file: first and last line number, and the lines inside.
+
+    A region starts at a line beginning with ``<<<<<<<`` and ends at one beginning with
+    ``>>>>>>>``; an unterminated one ends at the last line.
+    """
+    if b"<<<<<<<" not in raw:
+        return []
+    regions: list[tuple[int, int, list[bytes]]] = []
+    start: int | None = None
+    inside: list[bytes] = []
+    lines = raw.split(b"\n")
+    for number, line in enumerate(lines, 1):
+        if line.startswith(_MARKERS[0]):
+            start, inside = number, []
+        elif start is not None and line.startswith(_MARKERS[2]):
+            regions.append((start, number, inside))
+            start = None
+        elif start is not None and not line.startswith(_MARKERS[1:]):
+            inside.append(line)
+    if start is not None:
+        regions.append((start, len(lines), inside))
+    return regions
 
 
-def canonical_lines(
-    name: str, raw: bytes, members: Mapping[Any, Any], order: Iterable[Any]
-) -> dict[Any, bytes] | None:
-    """The lines of a file that is byte for byte what jsonpersist writes; else :obj:`None`.
-
-    Byte equality with a fresh rendering is what proves a file has no duplicate keys, no
-    integers orjson rounded and no hand-made layout.
+def file_entries(tree: Any, name: str, path: Path) -> list[Any]:
+    """Checks a parsed version-2 file's header and returns its entries.
 
     Raises:
-        orjson.JSONEncodeError: A member is nested deeper than orjson writes.
+        CorruptStateError: Not a version-2 file of this category.
     """
-    lines = {
-        key: entry_line(key, orjson.dumps(member, option=_SORT)) for key, member in members.items()
-    }
-    return lines if render(name, lines, order) == raw else None
+    if type(tree) is not list or not tree or type(tree[0]) is not dict:
+        raise CorruptStateError(
+            'expected an array whose first element is the header {"jsonpersist": 2, '
+            '"category": ...}',
+            file=path,
+        )
+    header = tree[0]
+    version = header.get("jsonpersist")
+    if header.keys() != {"jsonpersist", "category"}:
+        raise CorruptStateError(
+            'the header must have exactly the keys "jsonpersist" and "category"',
+            file=path,
+            where="line 1",
+        )
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise CorruptStateError(
+            f"format version {version!r} is not supported by this jsonpersist "
+            f"(it reads versions 1 and {FORMAT_VERSION}); upgrade jsonpersist",
+            file=path,
+            where="line 1",
+        )
+    if header["category"] != name:
+        raise CorruptStateError(
+            f"holds {header['category']!r}, expected {name!r}", file=path, where="line 1"
+        )
+    return tree
 
 
 def parse_json(raw: bytes, path: Path) -> Any:
     """Parses a file with orjson (fast; lenient about duplicate keys and huge integers).
 
     Raises:
+        MergeConflictError: The file holds git's conflict markers.
         CorruptStateError: Not JSON; ``where`` gives the line and column.
     """
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if not str(exc).startswith("failed to allocate memory"):
-            raise _not_json(exc, path) from None
+            raise _not_json(exc, raw, path) from None
     # orjson 3.13.0 refuses some valid documents so (an indented object holding an array of a
-    # thousand small arrays, a few KB, as jsonpersist itself writes them): the standard library
+    # thousand small arrays, a few KB, as jsonpersist 1 wrote them): the standard library
     # reads them; a file that is not canonical is then parsed strictly anyway.
     try:
         return json.loads(raw, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise _not_json(exc, path) from None
+        raise _not_json(exc, raw, path) from None
     except ValueError as exc:  # NaN, Infinity, or not UTF-8
         raise CorruptStateError(str(exc), file=path) from None
 
@@ -194,38 +199,16 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _not_json(exc: json.JSONDecodeError, path: Path) -> CorruptStateError:
-    """The error for a syntax error found by orjson or by :mod:`json`, naming its place."""
+def _not_json(exc: json.JSONDecodeError, raw: bytes, path: Path) -> CorruptStateError:
+    """The error for a syntax error found by orjson or :mod:`json`: a conflict, or its place."""
+    regions = conflict_regions(raw)
+    if regions:
+        return MergeConflictError(path, [(first, last) for first, last, _ in regions], [])
     return CorruptStateError(
         f"not valid JSON: {exc.msg} (byte {exc.pos})",
         file=path,
         where=f"line {exc.lineno}, column {exc.colno}",
     )
-
-
-def envelope_data(tree: Any, name: str, path: Path) -> Any:
-    """Checks a parsed file's envelope and returns its ``data``.
-
-    Raises:
-        CorruptStateError: Not an envelope, another version or another category's file.
-    """
-    if type(tree) is not dict or tree.keys() != _ENVELOPE_KEYS:
-        raise CorruptStateError(
-            'expected an object with the keys "jsonpersist", "category" and "data"', file=path
-        )
-    version = tree["jsonpersist"]
-    if type(version) is not int or version != FORMAT_VERSION:
-        raise CorruptStateError(
-            f"format version {version!r} is not supported by this jsonpersist "
-            f"(it reads version {FORMAT_VERSION}); upgrade jsonpersist",
-            file=path,
-            where='["jsonpersist"]',
-        )
-    if tree["category"] != name:
-        raise CorruptStateError(
-            f"holds {tree['category']!r}, expected {name!r}", file=path, where='["category"]'
-        )
-    return tree["data"]
 
 
 def strict_tree(raw: bytes, path: Path) -> Any:
@@ -258,6 +241,15 @@ def strict_tree(raw: bytes, path: Path) -> Any:
     except RecursionError:
         raise CorruptStateError("nested too deeply", file=path) from None
     except json.JSONDecodeError as exc:
-        raise _not_json(exc, path) from None
+        raise _not_json(exc, raw, path) from None
     except ValueError as exc:
         raise CorruptStateError(str(exc), file=path) from None
+
+
+def canonical_line(element: Any) -> bytes:
+    """The line jsonpersist writes for a parsed entry (to compare with the file's bytes).
+
+    Raises:
+        orjson.JSONEncodeError: The entry is nested deeper than orjson writes.
+    """
+    return b"," + orjson.dumps(element, option=_SORT) + b"\n"

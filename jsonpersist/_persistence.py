@@ -17,7 +17,6 @@ from telegram.ext._utils.types import BD, CD, UD, CDCData, ConversationDict, Con
 from jsonpersist._categories import CATEGORIES
 from jsonpersist._codec import Codec, TypeRegistry
 from jsonpersist._entries import EntryCodec
-from jsonpersist._errors import UnsupportedTypeError
 from jsonpersist._format import WHOLE
 from jsonpersist._rounds import DROP, Rounds
 from jsonpersist._session import Session
@@ -170,7 +169,9 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         self._rounds = Rounds(self._session, on_flush, enabled)
         self._views = Views(self._session)
         # The states of every persistent ConversationHandler, live: PTB saves them one by one.
-        self._handler_states: dict[str, dict[ConversationKey, object]] | None = None
+        # Every handler's conversations, decoded once for all the handlers PTB asks about, with
+        # the generation of the lines they were decoded from.
+        self._handler_states: tuple[int, dict[str, dict[ConversationKey, object]]] | None = None
         self._watcher = (
             Watcher(self._session, self._rounds, self._conversations_edited) if watch else None
         )
@@ -232,13 +233,15 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         return await self._session.values(name)
 
     async def _handlers(self) -> dict[str, dict[ConversationKey, object]]:
-        if self._handler_states is None:
-            self._handler_states = await self._session.values("conversations")
-        return self._handler_states
+        state = self._session.states["conversations"]
+        cached = self._handler_states
+        if cached is None or cached[0] != state.generation or not self._session.is_current(state):
+            handlers = await self._session.values("conversations")
+            cached = self._handler_states = (state.generation, handlers)
+        return cached[1]
 
-    def _conversations_edited(self, name: str, states: Any) -> None:
-        if self._handler_states is not None:
-            _set_or_pop(self._handler_states, name, None if states is DROP else states)
+    def _conversations_edited(self) -> None:
+        self._handler_states = None  # read again by the next get_conversations()
 
     # ------------------------------------------------------------------- update (PTB API)
 
@@ -281,14 +284,9 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
 
         Errors are those of :meth:`update_user_data`.
         """
-        states = (await self._handlers()).setdefault(name, {})
-        previous = states.get(key)
-        _set_or_pop(states, key, new_state)
-        try:
-            await self._rounds.save("conversations", name, states)  # copied when the round runs
-        except UnsupportedTypeError:
-            _set_or_pop(states, key, previous)  # keep what was last saved, for later updates
-            raise
+        await self._rounds.save(
+            "conversations", (name, key), DROP if new_state is None else new_state
+        )
 
     async def drop_chat_data(self, chat_id: int) -> None:
         """Removes a chat's data, see :meth:`update_user_data`."""
@@ -357,10 +355,3 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
     bot_data_json = _view("bot_data", "bot data", as_json=True)
     callback_data_json = _view("callback_data", "callback data", as_json=True)
     conversations_json = _view("conversations", "conversations", as_json=True)
-
-
-def _set_or_pop(states: dict[Any, Any], key: Any, value: object | None) -> None:
-    if value is None:
-        states.pop(key, None)
-    else:
-        states[key] = value

@@ -202,9 +202,10 @@ class Rounds:
                 if value is DROP:
                     state.drop_line(key)
                 elif category.keyed:
-                    state.set_line(key, codec.encode(category, key, category.staged(value)))
+                    state.set_line(key, codec.encode(category, key, value))
                 else:
                     lines = codec.encode_members(category, value)
+                    state.saved()
                     for member in edited:
                         _keep_line(lines, state.lines, member)
                     state.set_lines(lines)
@@ -240,7 +241,7 @@ class Rounds:
             blocked = self.hooks.before_write(state) if self.hooks is not None else None
             if blocked is not None:
                 failed.append((state.category.name, blocked))
-            elif state.changed and commit:
+            elif state.dirty and commit:
                 too_large = self._too_large(state)
                 if too_large is not None:
                     failed.append((state.category.name, too_large))
@@ -270,7 +271,8 @@ class Rounds:
             elif self.hooks is not None:
                 self.hooks.committed(state, versions[state.category.file])
             else:
-                state.version, state.changed = versions[state.category.file], set()
+                state.version = versions[state.category.file]
+                state.written()
         return again
 
     def _too_large(self, state: CategoryState) -> StateWriteError | None:
@@ -296,7 +298,7 @@ class Rounds:
         if self._next is not None:
             await asyncio.shield(self._next.done)
         async with self._lock:
-            states = [state for state in self._session.states.values() if state.changed]
+            states = [state for state in self._session.states.values() if state.dirty]
             if states:
                 failed = await run_to_completion(self._write, states)
                 if failed:

@@ -9,13 +9,14 @@ the directory is read again before this persistence uses the category again.
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left, insort
 from collections.abc import Callable
 from typing import Any
 
 from jsonpersist._categories import CATEGORIES, Category
 from jsonpersist._entries import EntryCodec, Lines
 from jsonpersist._errors import CorruptStateError, JsonPersistError
-from jsonpersist._format import WHOLE, render_chunks, rendered_size
+from jsonpersist._format import FORMAT_VERSION, render_chunks, rendered_size
 from jsonpersist._store import Signature, Store
 
 __all__ = ("CategoryState", "Session")
@@ -38,24 +39,32 @@ class CategoryState:
         version (:data:`Signature` | :obj:`None`): The file as last loaded or written.
         staged (dict): Values handed over for the next round, by key.
         generation (:obj:`int`): Grows whenever :attr:`lines` change, so views can be cached.
+        rewrite (:obj:`bool`): Whether the next save of the category writes its file even with
+            no entry changed: the file is of an older format version, or is still missing.
+        present (:obj:`bool`): Whether the file exists or was saved (an empty callback data
+            cache is not the same as none).
     """
 
     __slots__ = (
         "_order",
         "_size",
+        "_sort_key",
         "category",
         "changed",
         "generation",
         "lines",
         "load_error",
         "loaded",
+        "present",
+        "rewrite",
         "staged",
         "stale",
         "version",
     )
 
-    def __init__(self, category: Category) -> None:
+    def __init__(self, category: Category, sort_key: Callable[[Any], Any] | None) -> None:
         self.category = category
+        self._sort_key = sort_key  # None: the lines keep the order they were set in
         self.staged: dict[Any, Any] = {}
         self.generation = 0
         self.forget()
@@ -69,21 +78,46 @@ class CategoryState:
         self.loaded = self.stale = False
         self.load_error: CorruptStateError | None = None
         self.version: Signature | None = None
+        self.rewrite = self.present = False
         self.generation += 1
 
-    def loaded_from(self, lines: Lines, version: Signature | None) -> None:
-        """Takes the lines of the file just read."""
+    def loaded_from(
+        self, lines: Lines, version: Signature | None, file_format: int | None = FORMAT_VERSION
+    ) -> None:
+        """Takes the lines of the file just read, of the given format (:obj:`None`: no file)."""
         self.forget()
         self.lines, self.version, self.loaded = lines, version, True
+        self.present = file_format is not None
+        self.rewrite = self.present and file_format != FORMAT_VERSION
         self._size = sum(map(len, lines.values()))
+
+    @property
+    def dirty(self) -> bool:
+        """:obj:`bool`: Whether the file must be written: an entry changed, or its format."""
+        return bool(self.changed) or self.rewrite
+
+    def saved(self) -> None:
+        """Notes that the application saved the category: its file is to exist from now on."""
+        if not self.present:
+            self.present = self.rewrite = True
+
+    def written(self) -> None:
+        """Notes that the lines are on disk now (in the current format)."""
+        self.changed = set()
+        self.rewrite = False
+        self.present = True
 
     def set_line(self, key: Any, line: bytes) -> None:
         """Sets one entry's line, noting the change if it is one."""
         old = self.lines.get(key)
         if old != line:
             if old is None:
-                self._order = None
                 self._size += len(line)
+                if self._order is not None:
+                    if self._sort_key is None:
+                        self._order.append(key)
+                    else:
+                        insort(self._order, key, key=self._sort_key)
             else:
                 self._size += len(line) - len(old)
             self.lines[key] = line
@@ -95,32 +129,52 @@ class CategoryState:
         old = self.lines.pop(key, None)
         if old is not None:
             self._size -= len(old)
-            self._order = None
+            if self._order is not None:
+                self._unorder(key)
             self.changed.add(key)
             self.generation += 1
 
+    def _unorder(self, key: Any) -> None:
+        order = self._order
+        assert order is not None
+        if self._sort_key is not None:
+            index = bisect_left(order, self._sort_key(key), key=self._sort_key)
+            if index < len(order) and order[index] == key:
+                del order[index]
+                return
+        order.remove(key)
+
     def set_lines(self, lines: Lines) -> None:
-        """Makes :attr:`lines` equal to ``lines``, entry by entry."""
+        """Makes :attr:`lines` equal to ``lines``, entry by entry.
+
+        A category that keeps the order of its members also takes their order.
+        """
         for key in self.lines.keys() - lines.keys():
             self.drop_line(key)
         for key, line in lines.items():
             self.set_line(key, line)
+        if self._sort_key is None and list(self.lines) != list(lines):
+            self.lines = {key: self.lines[key] for key in lines}
+            self._order = None
+            self.changed.update(lines)  # a move changes the file
+            self.generation += 1
 
     def chunks(self) -> list[bytes]:
-        """The file's contents, laid out from the lines (sorted once per added key)."""
-        if self._order is None:
-            self._order = self.category.sort(self.lines)
-        return render_chunks(self.category.name, self.lines, self._order)
+        """The file's contents, laid out from the lines."""
+        return render_chunks(self.category.name, self.lines, self.order())
 
     def file_size(self) -> int:
         """The size of the file :meth:`chunks` lays out, without laying it out."""
-        whole = WHOLE in self.lines
-        return rendered_size(self.category.name, len(self.lines), self._size, whole)
+        return rendered_size(self.category.name, self._size)
 
     def order(self) -> list[Any]:
-        """The keys in file order."""
+        """The keys in file order (sorted once, then kept in order as keys come and go)."""
         if self._order is None:
-            self._order = self.category.sort(self.lines)
+            self._order = (
+                list(self.lines)
+                if self._sort_key is None
+                else sorted(self.lines, key=self._sort_key)
+            )
         return self._order
 
 
@@ -144,7 +198,10 @@ class Session:
         self.store = store
         self.entries = entries
         self.read_only = read_only
-        self.states = {name: CategoryState(category) for name, category in CATEGORIES.items()}
+        self.states = {
+            name: CategoryState(category, entries.sort_key(category) if category.sorted else None)
+            for name, category in CATEGORIES.items()
+        }
         self.load_lock = asyncio.Lock()
         self.on_load: Callable[[CategoryState], None] | None = None
 
@@ -165,10 +222,11 @@ class Session:
             if self.is_current(state):
                 path = self.store.path(state.category.file)
                 return await asyncio.to_thread(
-                    self.entries.decode_lines, state.category, state.lines, path
+                    self.entries.decode_lines, state.category, state.lines, path, state.present
                 )
             values = await asyncio.to_thread(self._read, state)
-        return self.entries.assemble(state.category, values, self.store.path(state.category.file))
+        path = self.store.path(state.category.file)
+        return self.entries.assemble(state.category, values, path, state.present)
 
     async def writable(self, name: str) -> CategoryState:
         """A category ready to take changes: the directory owned and the file loaded.
@@ -196,9 +254,7 @@ class Session:
         path = self.store.path(state.category.file)
         raw, version = self.store.read_version(state.category.file)
         try:
-            lines, values = (
-                ({}, {}) if raw is None else self.entries.parse(state.category, raw, path)
-            )
+            parsed = None if raw is None else self.entries.parse(state.category, raw, path)
         except CorruptStateError as exc:
             state.forget()
             state.load_error = exc  # this category is never written again in this session
@@ -207,10 +263,13 @@ class Session:
                 # another attempt in this process must not find the directory taken.
                 self.store.close()
             raise
-        state.loaded_from(lines, version)
+        if parsed is None:
+            state.loaded_from({}, version, None)
+        else:
+            state.loaded_from(parsed.lines, version, parsed.version)
         if self.on_load is not None:
             self.on_load(state)
-        return values
+        return {} if parsed is None else parsed.values
 
     def close(self) -> None:
         """Releases the directory: every category is read again before its next use."""

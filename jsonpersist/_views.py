@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from jsonpersist._categories import CALLBACK_DATA, CONVERSATIONS
-from jsonpersist._format import render_data
+from jsonpersist._categories import BOT_DATA, CALLBACK_DATA, CONVERSATIONS
+from jsonpersist._format import WHOLE
 from jsonpersist._session import Session
 
 __all__ = ("Views",)
@@ -57,16 +57,32 @@ class Views:
     def _decode(self, name: str) -> Any:
         state = self._session.states[name]
         path = self._session.store.path(state.category.file)
-        return self._session.entries.decode_lines(state.category, state.lines, path)
+        return self._session.entries.decode_lines(state.category, state.lines, path, state.present)
 
     def _to_json(self, name: str) -> str:
         state = self._session.states[name]
-        data = render_data(state.lines, state.order())
-        if state.category is CALLBACK_DATA:
-            tree = orjson.loads(data)
-            data = orjson.dumps([tree["keyboards"], tree["queries"]]) if tree else b"null"
-        elif state.category is CONVERSATIONS:
+        codec = self._session.entries.codec
+        if state.category is CONVERSATIONS:
             data = self._conversations_json(name)
+        elif state.category is CALLBACK_DATA:
+            value = self.value(name)
+            data = b"null"
+            if value is not None:
+                keyboards, queries = value
+                data = orjson.dumps(
+                    [
+                        [[kid, time, codec.encode(buttons)] for kid, time, buttons in keyboards],
+                        queries,
+                    ]
+                )
+        elif state.category is BOT_DATA:
+            context_types = self._session.entries.context_types
+            data = codec.dumps(BOT_DATA.storable(self.value(name), context_types, WHOLE))
+        else:  # user or chat data: {"id": value}, the values cut out of the lines
+            data = b"{%b}" % b",".join(
+                b'"%d":%b' % (key, state.lines[key][len(b"%d" % key) + 3 : -2])
+                for key in state.order()
+            )
         return data.decode("utf-8")
 
     def _conversations_json(self, name: str) -> bytes:

@@ -57,15 +57,15 @@ class Watcher:
     Args:
         session (:class:`Session`): The categories; told to report every load.
         rounds (:class:`Rounds`): The rounds; given this watcher's write hooks.
-        on_conversations (Callable): Called with a handler's name and its edited states (or
-            ``DROP``): PTB cannot hand a running ``ConversationHandler`` new states, so the
-            persistence keeps them for its next save.
+        on_conversations (Callable): Called when conversations were edited (PTB cannot hand a
+            running ``ConversationHandler`` new states; the file keeps the edit, and the bot's
+            later saves touch only the conversations they change).
     """
 
     __slots__ = ("_files", "_on_conversations", "_rounds", "_session")
 
     def __init__(
-        self, session: Session, rounds: Rounds, on_conversations: Callable[[str, Any], None]
+        self, session: Session, rounds: Rounds, on_conversations: Callable[[], None]
     ) -> None:
         self._session = session
         self._rounds = rounds
@@ -103,7 +103,7 @@ class Watcher:
                 base.pop(key, None)
             else:
                 base[key] = line
-        state.changed = set()
+        state.written()
 
     # ------------------------------------------------------------------ refresh (event loop)
 
@@ -162,7 +162,11 @@ class Watcher:
         self._files[name].incoming.clear()
         path = self._session.store.path(state.category.file)
         return await run_to_completion(
-            self._session.entries.decode_lines, state.category, dict(state.lines), path
+            self._session.entries.decode_lines,
+            state.category,
+            dict(state.lines),
+            path,
+            state.present,
         )
 
     # ------------------------------------------------------------------- merging (thread)
@@ -193,11 +197,12 @@ class Watcher:
             CorruptStateError: ``raw`` does not load.
         """
         category, entries = state.category, self._session.entries
-        theirs, values = (
-            ({}, {})
+        parsed = (
+            None
             if raw is None
             else entries.parse(category, raw, self._session.store.path(category.file))
         )
+        theirs, values = ({}, {}) if parsed is None else (parsed.lines, parsed.values)
         edit = _Edit(theirs)
         for key in base.keys() | theirs.keys():
             if theirs.get(key) == base.get(key):
@@ -206,7 +211,8 @@ class Watcher:
             if key in theirs and ours is not None and ours != base.get(key):
                 # Both changed this entry: merge inside it, the person's values first.
                 merged = self._merge_entry(state, key, base.get(key), ours, theirs[key])
-                line = entries.encode(category, key, merged)
+                encode = entries.encode if category.keyed else entries.encode_stored
+                line = encode(category, key, merged)
                 value = entries.entry_of(category, key, line, self._path(state))
                 edit.changes[key] = (line, value)
             elif key in theirs:
@@ -227,7 +233,7 @@ class Watcher:
                 state.set_line(key, line)
             state.changed.add(key)  # written back canonically with the bot's other changes
             if state.category is CONVERSATIONS:
-                self._on_conversations(key, value)
+                self._on_conversations()  # PTB's handlers keep their own states
             else:
                 watched.incoming[key] = value
 
