@@ -99,7 +99,27 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "  jsonpersist snapshot state/ backup/\n"
         "  jsonpersist snapshot state/ state-snapshot/ --force && git add state-snapshot/",
     ),
+    "merge": (
+        "git's merge driver for state files (run by git, see git-setup)",
+        "Merges two versions of a state file entry by entry: git runs it with %O %A %B %P "
+        "(BASE OURS THEIRS PATH) for the files git-setup marked. An entry one side changed "
+        "takes that side's version; an entry both sides changed differently is written between "
+        "conflict markers (its two lines only) and the exit code is 1: keep one line, delete "
+        "the markers, run `jsonpersist check`. The result replaces OURS. A side that is not a "
+        "state file falls back to git's line merge.",
+        "  jsonpersist merge base.json ours.json theirs.json state/user_data.json",
+    ),
+    "git-setup": (
+        "make git merge the state files with jsonpersist merge",
+        "Run inside a git work tree: marks the five state files of STATE_DIR (default: the "
+        "current directory) merge=jsonpersist in the top-level .gitattributes, and sets "
+        "merge.jsonpersist.driver and merge.jsonpersist.name in the repository's config. "
+        "Running it again changes nothing. Every clone runs it once (git never takes a merge "
+        "driver from the files it checks out).",
+        "  jsonpersist git-setup state-snapshot/",
+    ),
 }
+_NO_APP_OPTIONS = frozenset({"snapshot", "merge", "git-setup"})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
             description="\n\n".join(textwrap.fill(part, 92) for part in description.split("\n\n")),
             epilog=f"examples:\n{examples}\n\n{_EXIT_CODES.split(chr(10) * 2, maxsplit=1)[0]}",
             formatter_class=formatter,
-            parents=[] if name == "snapshot" else [app],
+            parents=[] if name in _NO_APP_OPTIONS else [app],
         )
     _reading_arguments(parsers)
     _writing_arguments(parsers)
@@ -202,6 +222,23 @@ def _writing_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
         "--force", action="store_true", help="replace the state files of a DEST that holds files"
     )
     snapshot.set_defaults(run=commands.snapshot)
+
+    merge = parsers["merge"]
+    for name, text in (("base", "%%O"), ("ours", "%%A: the result goes here"), ("theirs", "%%B")):
+        merge.add_argument(name, type=Path, metavar=name.upper(), help=f"git's {text}")
+    merge.add_argument("path", nargs="?", metavar="PATH", help="git's %%P: the file's path")
+    merge.set_defaults(run=commands.merge)
+
+    setup = parsers["git-setup"]
+    setup.add_argument(
+        "state_dir",
+        nargs="?",
+        type=Path,
+        default=Path(),
+        metavar="STATE_DIR",
+        help="the state directory in the work tree (default: the current directory)",
+    )
+    setup.set_defaults(run=commands.git_setup)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,6 +39,10 @@ from jsonpersist._errors import (
     PickleLoadError,
     PicklePathError,
 )
+from jsonpersist._format import FORMAT_VERSION
+from jsonpersist._gitsetup import GitSetupError
+from jsonpersist._gitsetup import git_setup as setup_repository
+from jsonpersist._merge import merge_files
 
 __all__ = (
     "EXIT_IO",
@@ -206,7 +210,7 @@ def check(args: argparse.Namespace) -> int:
                 print(problem, file=sys.stderr)
             continue
         details = "; ".join(f"{name}: {_summary(state, name)}" for name in present)
-        print(f"{directory}: OK ({details})")
+        print(f"{directory}: OK ({details}); {_versions(state, present)}")
     if failed:
         warn(
             f"{_count(failed, 'problem')} found; the files were left as they are. Fix the "
@@ -214,6 +218,18 @@ def check(args: argparse.Namespace) -> int:
         )
         return EXIT_PROBLEMS
     return EXIT_OK
+
+
+def _versions(state: State, names: list[str]) -> str:
+    """Which format versions ``check`` read, e.g. ``format version 2``."""
+    old = [name for name in names if state.versions.get(name, FORMAT_VERSION) != FORMAT_VERSION]
+    if not old:
+        return f"format version {FORMAT_VERSION}"
+    return (
+        f"format version 1 in {', '.join(old)} (the bot writes each as version "
+        f"{FORMAT_VERSION} at its next save of it)"
+        + ("" if len(old) == len(names) else f", version {FORMAT_VERSION} in the others")
+    )
 
 
 def _file(directory: Path, name: str) -> Path:
@@ -453,4 +469,26 @@ def snapshot(args: argparse.Namespace) -> int:
         raise Failure(EXIT_USAGE, f"{dest} already holds files; pass --force to replace them")
     copied = copy_files(source_dir, dest)
     print(f"copied {_count(copied, 'state file')} from {source_dir} to {dest}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------- merge, git-setup
+
+
+def merge(args: argparse.Namespace) -> int:
+    for side in (args.base, args.ours, args.theirs):
+        if not side.is_file():
+            raise Failure(EXIT_USAGE, f"{side} is not a file")
+    return merge_files(args.base, args.ours, args.theirs, args.path)
+
+
+def git_setup(args: argparse.Namespace) -> int:
+    try:
+        changed = setup_repository(args.state_dir)
+    except GitSetupError as exc:
+        raise Failure(EXIT_USAGE, str(exc)) from None
+    for change in changed:
+        print(change)
+    if not changed:
+        print("already set up: nothing changed")
     return EXIT_OK

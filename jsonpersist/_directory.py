@@ -47,6 +47,8 @@ class State:
     bot_data: Any = field(default_factory=dict)
     callback_data: Any = None
     conversations: dict[str, dict[Any, Any]] = field(default_factory=dict)
+    #: The format version each category's file was read in (files that exist only).
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 def holds_files(directory: Path) -> bool:
@@ -95,14 +97,16 @@ def read_state(
         moves = store.pending_moves()
         for name in names:
             try:
-                setattr(state, name, _read_category(store, entries, CATEGORIES[name], moves))
+                setattr(
+                    state, name, _read_category(store, entries, CATEGORIES[name], moves, state)
+                )
             except CorruptStateError as exc:
                 problems[name] = exc
     return state, problems
 
 
 def _read_category(
-    store: Store, entries: EntryCodec, category: Category, moves: dict[str, str]
+    store: Store, entries: EntryCodec, category: Category, moves: dict[str, str], state: State
 ) -> Any:
     raw = None
     if category.file in moves:  # the round a crash interrupted is decided: its file counts
@@ -110,8 +114,11 @@ def _read_category(
     if raw is None:  # (or it was renamed into place meanwhile)
         raw = store.read(category.file)
     path = store.path(category.file)
-    values = {} if raw is None else entries.parse(category, raw, path).values
-    return entries.assemble(category, values, path, present=raw is not None)
+    if raw is None:
+        return entries.assemble(category, {}, path, present=False)
+    parsed = entries.parse(category, raw, path)
+    state.versions[category.name] = parsed.version
+    return entries.assemble(category, parsed.values, path)
 
 
 def write_state(directory: Path, state: State, entries: EntryCodec) -> list[BaseException]:

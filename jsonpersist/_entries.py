@@ -15,12 +15,13 @@ import orjson
 
 from jsonpersist._categories import AnyContextTypes, Category
 from jsonpersist._codec import MAX_DEPTH, Codec, is_plain
-from jsonpersist._errors import CorruptStateError
+from jsonpersist._errors import CorruptStateError, MergeConflictError
 from jsonpersist._format import (
     FORMAT_VERSION,
     TAIL,
     WHOLE,
     canonical_line,
+    conflict_regions,
     entry_line,
     file_entries,
     head,
@@ -89,7 +90,10 @@ class EntryCodec:
             CorruptStateError: The file does not decode, naming the position
                 (:class:`~jsonpersist.MergeConflictError` for git's conflict markers).
         """
-        tree = parse_json(raw, path)
+        try:
+            tree = parse_json(raw, path)
+        except MergeConflictError as exc:
+            raise self._conflict(category, raw, exc) from None
         if type(tree) is dict:  # version 1: an object
             values = read_v1(category, strict_tree(raw, path), self, path)
             old = {key: self.encode_stored(category, key, value) for key, value in values.items()}
@@ -108,6 +112,23 @@ class EntryCodec:
         elements = file_entries(strict_tree(raw, path), category.name, path)
         numbered = raw.count(b"\n") == len(elements) + 1  # one entry a line: name lines
         return self._strict(category, elements, path, numbered)
+
+    def _conflict(
+        self, category: Category, raw: bytes, exc: MergeConflictError
+    ) -> MergeConflictError:
+        """The conflict error, naming the entries in conflict (those whose lines parse)."""
+        names: list[str] = []
+        for _, _, lines in conflict_regions(raw):
+            for line in lines:
+                try:
+                    element = orjson.loads(line[1:])
+                    key = category.key_of(element[:-1], self.codec, exc.file or Path(), "")
+                except (orjson.JSONDecodeError, CorruptStateError, TypeError, IndexError):
+                    continue
+                name = category.where(key)
+                if name not in names:
+                    names.append(name)
+        return MergeConflictError(exc.file or Path(), exc.regions, names)
 
     def _fast(
         self, category: Category, elements: list[Any], lines: list[bytes], path: Path
