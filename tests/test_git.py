@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from offline import BOT_TOKEN, OfflineRequest
 from telegram import Update
 from telegram.ext import (
@@ -373,3 +375,40 @@ def test_a_version_1_side_merges_with_a_version_2_side(tmp_path: Path) -> None:
         assert result[name] == three_way(base[name], mine[name], yours[name]), name
     assert result["user_data"][1000]["score"] == 20
     assert result["user_data"][1001]["score"] == 12
+
+
+def test_the_pre_commit_hook_runs_check_on_the_state_files(repo: Path) -> None:
+    """`.pre-commit-hooks.yaml` runs the installed `jsonpersist check` with the user's args."""
+    hooks = yaml.safe_load((Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text())
+    (hook,) = hooks
+    assert hook["id"] == "jsonpersist-check"
+    assert hook["pass_filenames"] is False
+    matches = re.compile(hook["files"]).search
+    names = ("user_data", "chat_data", "bot_data", "callback_data", "conversations")
+    assert all(matches(f"{STATE}/{name}.json") for name in names)
+    assert not any(matches(path) for path in ("package.json", f"{STATE}/notes.json"))
+    command, *arguments = hook["entry"].split()
+    script = Path(sys.executable).parent / command  # the console script pre-commit installs
+    assert script.exists()
+    assert subprocess.run([script, *arguments, STATE], cwd=repo, check=False).returncode == 0
+    path = repo / STATE / "user_data.json"
+    lines = path.read_text().splitlines()
+    path.write_text(
+        "\n".join(
+            [
+                *lines[:2],
+                "<<<<<<< ours",
+                lines[2],
+                "=======",
+                lines[2],
+                ">>>>>>> theirs",
+                *lines[3:],
+            ]
+        )
+        + "\n"
+    )
+    done = subprocess.run(
+        [script, *arguments, STATE], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert "merge conflict" in done.stderr
