@@ -354,16 +354,18 @@ async def test_file_is_deterministic_sorted_by_id_one_line_each(tmp_path: Path) 
     assert texts[0] == texts[1]
 
     text = texts[0].decode("utf-8")
-    assert text.startswith('{\n  "jsonpersist": 1,\n')
-    tree = json.loads(text)
-    assert tree["jsonpersist"] == 1
-    assert tree["category"] == "user_data"
     lines = text.splitlines()
-    entries = [line for line in lines if line.startswith('    "')]
-    assert len(entries) == len(ids)
-    keys = [int(json.loads("{" + line.rstrip(",") + "}").popitem()[0]) for line in entries]
-    assert keys == sorted(ids)
-    assert text.endswith("\n")
+    assert lines[0] == '[{"jsonpersist":2,"category":"user_data"}'
+    assert lines[-1] == "]"
+    tree = json.loads(text)
+    assert tree[0] == {"jsonpersist": 2, "category": "user_data"}
+    entries = lines[1:-1]
+    assert len(entries) == len(ids) == len(tree) - 1
+    assert all(line.startswith(",[") and line.endswith("]") for line in entries)
+    keys = [json.loads(line[1:])[0] for line in entries]
+    assert keys == sorted(ids)  # as numbers, not as text
+    assert all(type(key) is int for key in keys)
+    assert text.endswith("]\n")
 
 
 async def test_a_change_to_one_user_is_a_one_line_diff(directory: Path) -> None:
@@ -380,8 +382,8 @@ async def test_a_change_to_one_user_is_a_one_line_diff(directory: Path) -> None:
         if line[:1] in "+-" and not line.startswith(("---", "+++"))
     ]
     assert len(changed) == 2
-    assert changed[0].startswith('-    "25": ')
-    assert changed[1].startswith('+    "25": ')
+    assert changed[0].startswith("-,[25,")
+    assert changed[1].startswith("+,[25,")
     await persistence.flush()
 
 
@@ -905,17 +907,19 @@ async def test_a_symlinked_state_file_is_refused_and_its_target_untouched(
     assert (directory / "chat_data.json").is_symlink()
 
 
-async def test_a_hand_edited_file_loads_and_is_stored_canonically(directory: Path) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+async def test_a_hand_edited_file_loads_and_is_stored_canonically(
+    directory: Path, version: int
+) -> None:
     directory.mkdir()
     # Pretty-printed, header reordered, ids out of order, tags as written by the codec.
-    tree = {
-        "data": {
-            "20": {"when": {"$date": "2024-02-29"}, "t": {"$tuple": [1, 2]}},
-            "3": {"s": {"$set": [2, 1]}, "k": {"$dict": [[2, "b"], [1, "a"]]}},
-        },
-        "category": "user_data",
-        "jsonpersist": 1,
-    }
+    twenty = {"when": {"$date": "2024-02-29"}, "t": {"$tuple": [1, 2]}}
+    three = {"s": {"$set": [2, 1]}, "k": {"$dict": [[2, "b"], [1, "a"]]}}
+    tree: Any = (
+        {"data": {"20": twenty, "3": three}, "category": "user_data", "jsonpersist": 1}
+        if version == 1
+        else [{"category": "user_data", "jsonpersist": 2}, [20, twenty], [3, three]]
+    )
     (directory / "user_data.json").write_text(json.dumps(tree, indent=4))
     persistence = await loaded(directory)
     expected = {
@@ -926,9 +930,10 @@ async def test_a_hand_edited_file_loads_and_is_stored_canonically(directory: Pat
 
     await persistence.update_user_data(7, {"new": True})
     expected[7] = {"new": True}
-    text = (directory / "user_data.json").read_text()
-    entries = [line for line in text.splitlines() if line.startswith('    "')]
-    assert [line.split('"')[1] for line in entries] == ["3", "7", "20"]
+    lines = (directory / "user_data.json").read_text().splitlines()
+    assert lines[0] == '[{"jsonpersist":2,"category":"user_data"}'
+    assert [json.loads(line[1:])[0] for line in lines[1:-1]] == [3, 7, 20]
+    assert lines[1] == ',[3,{"k":{"$dict":[[1,"a"],[2,"b"]]},"s":{"$set":[1,2]}}]'
     await persistence.flush()
     assert_same(await read_back(directory), expected)
 
@@ -940,8 +945,25 @@ async def test_a_hand_edited_file_loads_and_is_stored_canonically(directory: Pat
         '{"jsonpersist": 1, "category": "user_data", "data": {"1": {"a": 1, "a": 2}}}',
         '{"jsonpersist": 1, "jsonpersist": 1, "category": "user_data", "data": {}}',
         '{"jsonpersist": 1, "category": "user_data", "data": {"1": {"a": NaN}}}',
+        '[{"jsonpersist": 2, "category": "user_data"}, [1, {"a": 1}], [1, {"a": 2}]]',
+        '[{"jsonpersist": 2, "category": "user_data"}, [1, {"a": 1, "a": 2}]]',
+        '[{"jsonpersist": 2, "jsonpersist": 2, "category": "user_data"}]',
+        '[{"jsonpersist": 2, "category": "user_data"}, [1, {"a": NaN}]]',
+        '[{"jsonpersist": 2, "category": "user_data"}, [10, {"a": 1}], [10.0, {"b": 2}]]',
+        '[{"jsonpersist": 2, "category": "user_data"}, [1e1, {"b": 2}]]',
     ],
-    ids=["duplicate id", "duplicate key inside", "duplicate header", "NaN literal"],
+    ids=[
+        "duplicate id",
+        "duplicate key inside",
+        "duplicate header",
+        "NaN literal",
+        "v2 duplicate id",
+        "v2 duplicate key inside",
+        "v2 duplicate header",
+        "v2 NaN literal",
+        "v2 an id as a float",
+        "v2 an id in exponent form",
+    ],
 )
 async def test_ambiguous_hand_edits_are_refused(directory: Path, text: str) -> None:
     directory.mkdir()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from state_files import entries
 
 from jsonpersist import JsonPersistence, StateWriteError
 from jsonpersist._store import Signature, Store
@@ -79,9 +79,9 @@ class Writes:
         return await asyncio.to_thread(self._ended[number].wait, timeout)
 
 
-def on_disk(directory: Path) -> dict[str, Any]:
+def on_disk(directory: Path) -> dict[Any, Any]:
     path = directory / "user_data.json"
-    return dict(json.loads(path.read_bytes())["data"]) if path.exists() else {}
+    return entries(path) if path.exists() else {}
 
 
 async def loaded(directory: Path) -> JsonPersistence[Any, Any, Any]:
@@ -114,7 +114,7 @@ async def test_a_cancelled_caller_leaves_the_others_the_real_outcome(
     assert on_disk(tmp_path / "state") == {}
 
     await persistence.flush()  # the failed round's changes are kept for the next save
-    assert on_disk(tmp_path / "state")["2"] == {"b": 2}
+    assert on_disk(tmp_path / "state")[2] == {"b": 2}
 
 
 async def test_wait_for_times_out_promptly_and_the_round_still_saves(
@@ -131,7 +131,7 @@ async def test_wait_for_times_out_promptly_and_the_round_still_saves(
 
     writes.release.set()
     assert await writes.ended(0)
-    assert on_disk(tmp_path / "state") == {"1": {"a": 1}}
+    assert on_disk(tmp_path / "state") == {1: {"a": 1}}
     await persistence.flush()
     assert writes.events == ["start 0", "end 0"]
 
@@ -150,7 +150,7 @@ async def test_a_cancelled_caller_is_done_at_once_and_can_be_awaited(
     assert writes.events == ["start 0"]
     writes.release.set()
     await persistence.flush()
-    assert on_disk(tmp_path / "state") == {"1": {"a": 1}}
+    assert on_disk(tmp_path / "state") == {1: {"a": 1}}
 
 
 async def test_the_round_lock_is_held_until_the_thread_has_written(
@@ -173,7 +173,7 @@ async def test_the_round_lock_is_held_until_the_thread_has_written(
     await asyncio.wait_for(asyncio.gather(first, second, flushing), timeout=SAFETY * 2)
     assert writes.events == ["start 0", "end 0", "start 1", "end 1"]
     assert round_task.cancelled()
-    assert on_disk(tmp_path / "state") == {"1": {"a": 1}, "2": {"b": 2}}
+    assert on_disk(tmp_path / "state") == {1: {"a": 1}, 2: {"b": 2}}
 
 
 def _runs_a_round(task: asyncio.Task[Any]) -> bool:
@@ -202,4 +202,4 @@ async def test_a_cancelled_round_task_still_hands_its_callers_the_failed_write(
     assert [type(outcome) for outcome in outcomes] == [StateWriteError, StateWriteError]
     assert not (tmp_path / "user_data.json").exists()
     await persistence.flush()  # the changes were kept: the next write saves them
-    assert on_disk(tmp_path) == {"1": {"a": 1}, "2": {"b": 2}}
+    assert on_disk(tmp_path) == {1: {"a": 1}, 2: {"b": 2}}

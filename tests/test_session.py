@@ -7,7 +7,6 @@ use reads them again instead of writing its stale view over them.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from offline import BOT_TOKEN, OfflineRequest
+from state_files import entries
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -31,9 +31,9 @@ from jsonpersist import JsonPersistence
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
 
-def on_disk(directory: Path, name: str = "user_data") -> dict[str, Any]:
-    """The ``data`` of a state file as plain JSON, read without jsonpersist."""
-    return dict(json.loads((directory / f"{name}.json").read_bytes())["data"])
+def on_disk(directory: Path, name: str = "user_data") -> dict[Any, Any]:
+    """The entries of a state file as plain JSON, read without jsonpersist."""
+    return entries(directory / f"{name}.json")
 
 
 async def loaded(directory: Path) -> JsonPersistence[Any, Any, Any]:
@@ -58,9 +58,9 @@ async def test_two_persistences_taking_turns_read_each_others_users(tmp_path: Pa
     await first.update_user_data(3, {"by": "first again"})
     await first.flush()
     assert on_disk(directory) == {
-        "1": {"by": "first"},
-        "2": {"by": "second"},
-        "3": {"by": "first again"},
+        1: {"by": "first"},
+        2: {"by": "second"},
+        3: {"by": "first again"},
     }
 
 
@@ -76,7 +76,7 @@ async def test_an_update_after_flush_does_not_write_a_stale_file(tmp_path: Path)
 
     await first.update_user_data(3, {"v": 3})  # no get_*() first
     await first.flush()
-    assert on_disk(directory) == {"2": {"v": 2}, "3": {"v": 3}}  # user 1 stays dropped
+    assert on_disk(directory) == {2: {"v": 2}, 3: {"v": 3}}  # user 1 stays dropped
 
 
 async def test_conversations_of_two_persistences_taking_turns(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ async def test_a_hand_edit_between_two_uses_is_kept(tmp_path: Path) -> None:
 
     await persistence.update_user_data(2, {"name": "Bob", "visits": 2})
     await persistence.flush()
-    assert on_disk(directory) == {"1": {"name": "Anna"}, "2": {"name": "Bob", "visits": 2}}
+    assert on_disk(directory) == {1: {"name": "Anna"}, 2: {"name": "Bob", "visits": 2}}
 
 
 # ----------------------------------------------------------------- a real Application
@@ -166,7 +166,7 @@ async def test_an_application_started_again_reads_what_changed_meanwhile(
     persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(directory)
     app = application(persistence)
     await run_once(app, 1, user_id=1)
-    assert on_disk(directory) == {"1": {"messages": 1}}
+    assert on_disk(directory) == {1: {"messages": 1}}
 
     other = await loaded(directory)  # e.g. a maintenance script, while the bot is stopped
     await other.update_user_data(2, {"messages": 5})
@@ -181,7 +181,7 @@ async def test_an_application_started_again_reads_what_changed_meanwhile(
         await app.stop()
     finally:
         await app.shutdown()
-    assert on_disk(directory) == {"1": {"messages": 2}, "2": {"messages": 5}}
+    assert on_disk(directory) == {1: {"messages": 2}, 2: {"messages": 5}}
 
 
 async def test_a_new_application_on_the_same_persistence_reads_a_hand_edit(
@@ -195,7 +195,7 @@ async def test_a_new_application_on_the_same_persistence_reads_a_hand_edit(
 
     app = application(persistence)
     await run_once(app, 2, user_id=1)
-    assert on_disk(directory) == {"1": {"messages": 41}}
+    assert on_disk(directory) == {1: {"messages": 41}}
 
 
 # ------------------------------------------------------------- import-pickle --force
@@ -245,7 +245,7 @@ async def test_a_state_imported_with_force_between_two_uses_is_kept(tmp_path: Pa
     await write_pickle(tmp_path / "bot.pickle", {7: {"imported": True}}, {"version": "new"})
     imported = cli("import-pickle", tmp_path / "bot.pickle", directory, "--force")
     assert imported.returncode == 0, imported.stderr
-    assert on_disk(directory) == {"7": {"imported": True}}
+    assert on_disk(directory) == {7: {"imported": True}}
 
     # The same persistence object is used again, as by a restarted Application.
     assert await persistence.get_user_data() == {7: {"imported": True}}
@@ -254,7 +254,7 @@ async def test_a_state_imported_with_force_between_two_uses_is_kept(tmp_path: Pa
     await persistence.update_user_data(8, {"new": True})
     await persistence.update_conversation("signup", (8, 8), "ASK_AGE")
     await persistence.flush()
-    assert on_disk(directory) == {"7": {"imported": True}, "8": {"new": True}}
+    assert on_disk(directory) == {7: {"imported": True}, 8: {"new": True}}
     assert on_disk(directory, "bot_data") == {"version": "new"}
     reader: JsonPersistence[Any, Any, Any] = JsonPersistence(directory, read_only=True)
     assert await reader.get_conversations("signup") == {(7, 7): "ASK_NAME", (8, 8): "ASK_AGE"}
