@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from offline import BOT_TOKEN, OfflineRequest
+from state_files import document, edit, entries
 from strategies import values
 from telegram import TelegramObject, Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
@@ -90,15 +91,8 @@ class Bot:
         return self.seen[user_id][-1]
 
 
-def edit(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    """Edits a state file as a person would: load it, change it, write it back pretty."""
-    document = json.loads(path.read_text())
-    change(document["data"])
-    path.write_text(json.dumps(document, indent=2))
-
-
-def on_disk(path: Path) -> dict[str, Any]:
-    return dict(json.loads(path.read_text())["data"])
+def on_disk(path: Path) -> dict[Any, Any]:
+    return entries(path)
 
 
 # ------------------------------------------------------------------- watch mode keeps edits
@@ -113,14 +107,14 @@ async def test_an_edit_is_kept_when_another_users_message_reads_the_file_first(
         await bot.say(5)
         await bot.app.update_persistence()
         await bot.say(5)  # the handler changes user 5 again (not saved yet)
-        edit(users, lambda data: data["5"].update(note="VIP"))
+        edit(users, lambda data: data[5].update(note="VIP"))
         await bot.say(6)  # its refresh reads the edited file
         await bot.app.update_persistence()
-        assert on_disk(users)["5"] == {"count": 1, "note": "VIP"}
+        assert on_disk(users)[5] == {"count": 1, "note": "VIP"}
         seen = await bot.say(5)  # user 5's next handler is given the edit
         assert seen["user"] == {"count": 1, "note": "VIP"}
         await bot.app.update_persistence()
-    assert on_disk(users)["5"] == {"count": 2, "note": "VIP"}
+    assert on_disk(users)[5] == {"count": 2, "note": "VIP"}
     assert bot.errors == []
 
 
@@ -163,16 +157,16 @@ async def test_a_valid_edit_is_not_undone_by_the_shutdown_flush(tmp_path: Path) 
         await first.say(7)
         await first.say(8)
     users = tmp_path / "user_data.json"
-    assert on_disk(users) == {"7": {"count": 1}, "8": {"count": 1}}
+    assert on_disk(users) == {7: {"count": 1}, 8: {"count": 1}}
 
     second = Bot(tmp_path, on_flush=True, watch=True)
     async with second.app:
         await second.say(7)
         await second.say(8)
         await second.app.update_persistence()  # encoded only: on_flush writes at shutdown
-        edit(users, lambda data: data["7"].update(note="edited"))
+        edit(users, lambda data: data[7].update(note="edited"))
     # Both changed user 7: merged key by key, the bot's unsaved count and the person's note.
-    assert on_disk(users) == {"7": {"count": 2, "note": "edited"}, "8": {"count": 2}}
+    assert on_disk(users) == {7: {"count": 2, "note": "edited"}, 8: {"count": 2}}
 
 
 # ------------------------------------------------- values that cannot come back are refused
@@ -306,14 +300,43 @@ async def test_a_value_of_the_wrong_shape_is_refused_and_the_file_stays_loadable
     ],
     ids=["int id", "buttons as pairs", "queries as pairs", "an extra key"],
 )
-async def test_a_loose_callback_data_file_is_refused_naming_the_place(
+async def test_a_loose_version_1_callback_data_file_is_refused_naming_the_place(
     tmp_path: Path, data: dict[str, Any], where: str
 ) -> None:
     document = {"jsonpersist": 1, "category": "callback_data", "data": data}
-    path = tmp_path / "callback_data.json"
-    path.write_text(json.dumps(document, indent=2))
+    await _refused_naming(tmp_path, json.dumps(document, indent=2), where)
+
+
+@pytest.mark.parametrize(
+    ("members", "where"),
+    [
+        ([["keyboard", 7, [1.5, {}]]], "entry 1"),
+        ([["keyboard", "kb", [1.5, [["b", 1]]]]], "callback_data['keyboards'][0][2]"),
+        ([["keyboard", "kb", ["noon", {}]]], "callback_data['keyboards'][0][1]"),
+        ([["keyboard", "kb", [{}]]], "callback_data['keyboard']['kb']"),
+        ([["keyboard", "kb", [1.5, {}]], ["query", "q", 5]], "callback_data['queries']"),
+        ([["keyboard", "kb", [1.5, {}]], ["extra", "x", 1]], "entry 2"),
+    ],
+    ids=[
+        "int id",
+        "buttons as pairs",
+        "time as text",
+        "no time",
+        "a query's keyboard as an int",
+        "another kind",
+    ],
+)
+async def test_a_loose_callback_data_file_is_refused_naming_the_place(
+    tmp_path: Path, members: list[list[Any]], where: str
+) -> None:
+    await _refused_naming(tmp_path, document("callback_data", members), where)
+
+
+async def _refused_naming(directory: Path, text: str, where: str) -> None:
+    path = directory / "callback_data.json"
+    path.write_text(text)
     before = path.read_bytes()
-    persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path)
+    persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(directory)
     with pytest.raises(CorruptStateError) as raised:
         await persistence.get_callback_data()
     assert where in raised.value.where
@@ -428,7 +451,7 @@ async def test_an_application_that_cannot_load_does_not_keep_the_directory(
     again = Bot(tmp_path)  # a second start in the same process gets the directory
     async with again.app:
         await again.say(5)
-    assert on_disk(tmp_path / "user_data.json") == {"5": {"count": 1}}
+    assert on_disk(tmp_path / "user_data.json") == {5: {"count": 1}}
 
 
 async def test_a_state_orjson_refuses_to_parse_still_loads(tmp_path: Path) -> None:
