@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from telegram.ext import (
 
 from jsonpersist import CorruptStateError, JsonPersistence
 from tests.offline import BOT_TOKEN, OfflineRequest
+from tests.state_files import edit, entries
 
 USER = {"id": 77, "is_bot": False, "first_name": "Ann"}
 _ids = itertools.count(1)
@@ -78,13 +78,6 @@ class Bot:
         return self.seen[-1] if self.seen else {}
 
 
-def edit(path: Path, change: Any) -> None:
-    """Edits a state file as a person would: load it, change it, write it back pretty."""
-    document = json.loads(path.read_text())
-    change(document["data"])
-    path.write_text(json.dumps(document, indent=2))
-
-
 async def test_hand_edits_of_every_category_reach_the_handler_and_survive_a_restart(
     tmp_path: Path,
 ) -> None:
@@ -94,12 +87,12 @@ async def test_hand_edits_of_every_category_reach_the_handler_and_survive_a_rest
         await bot.say()
         assert bot.seen[-1]["user"] == {"count": 1}
 
-        edit(tmp_path / "user_data.json", lambda data: data["77"].update(count=100))
+        edit(tmp_path / "user_data.json", lambda data: data[77].update(count=100))
         edit(tmp_path / "bot_data.json", lambda data: data.update(total=500, motd="hello"))
         bot.app.chat_data[77]["x"] = 1
         bot.app.mark_data_for_update_persistence(chat_ids=77)
         await bot.app.update_persistence()
-        edit(tmp_path / "chat_data.json", lambda data: data["77"].update(x=2, y=[1, 2]))
+        edit(tmp_path / "chat_data.json", lambda data: data[77].update(x=2, y=[1, 2]))
 
         seen = await bot.say()
         assert seen["user"] == {"count": 100}
@@ -121,13 +114,13 @@ async def test_an_edit_made_before_a_save_is_merged_not_clobbered(tmp_path: Path
     await asyncio.gather(*(persistence.update_user_data(i, {"v": i}) for i in (1, 2, 3)))
 
     # A person changes user 2 and adds user 9 while the bot is about to save users 1 and 2.
-    edit(tmp_path / "user_data.json", lambda data: data.update({"2": {"v": "person"}, "9": {}}))
+    edit(tmp_path / "user_data.json", lambda data: data.update({2: {"v": "person"}, 9: {}}))
     await asyncio.gather(
         persistence.update_user_data(1, {"v": "bot"}),
         persistence.update_user_data(2, {"v": "bot, older copy"}),
     )
-    on_disk = json.loads((tmp_path / "user_data.json").read_text())["data"]
-    assert on_disk == {"1": {"v": "bot"}, "2": {"v": "person"}, "3": {"v": 3}, "9": {}}
+    on_disk = entries(tmp_path / "user_data.json")
+    assert on_disk == {1: {"v": "bot"}, 2: {"v": "person"}, 3: {"v": 3}, 9: {}}
 
     # The application is given the person's version of user 2 before its next handler.
     data: dict[str, Any] = {"v": "bot, older copy"}
@@ -140,7 +133,7 @@ async def test_a_malformed_edit_is_reported_once_and_never_overwritten(tmp_path:
     bot = Bot(tmp_path)
     async with bot.app:
         await bot.say()
-        broken = b'{"jsonpersist": 1, "category": "user_data", "data": {"77": {"count": 5,}}}'
+        broken = b'[{"jsonpersist":2,"category":"user_data"}\n,[77,{"count":5,}]\n]\n'
         (tmp_path / "user_data.json").write_bytes(broken)
 
         seen = await bot.say()  # the handler still runs, on the in-memory state
@@ -160,15 +153,14 @@ async def test_a_malformed_edit_is_reported_once_and_never_overwritten(tmp_path:
         (tmp_path / "user_data.json").write_bytes(edit_text)
         seen = await bot.say()
         assert seen["user"] == {"count": 5}  # the person's entry wins over the bot's copy
-    on_disk = json.loads((tmp_path / "user_data.json").read_text())["data"]
-    assert on_disk == {"77": {"count": 6}}
+    assert entries(tmp_path / "user_data.json") == {77: {"count": 6}}
 
 
 async def test_without_watch_edits_are_not_picked_up(tmp_path: Path) -> None:
     persistence = JsonPersistence(tmp_path)
     await persistence.get_user_data()
     await persistence.update_user_data(1, {"v": 1})
-    edit(tmp_path / "user_data.json", lambda data: data.update({"1": {"v": "person"}}))
+    edit(tmp_path / "user_data.json", lambda data: data.update({1: {"v": "person"}}))
     data: dict[str, Any] = {"v": 1}
     await persistence.refresh_user_data(1, data)
     assert data == {"v": 1}
@@ -183,7 +175,7 @@ async def test_an_entry_removed_by_hand_is_removed_from_the_app(
     await persistence.get_user_data()
     await persistence.update_user_data(1, {"v": 1})
     if deleted:
-        edit(tmp_path / "user_data.json", lambda data: data.pop("1"))
+        edit(tmp_path / "user_data.json", lambda data: data.pop(1))
     data: dict[str, Any] = {"v": 1}
     await persistence.refresh_user_data(1, data)
     assert data == ({} if deleted else {"v": 1})
@@ -218,10 +210,13 @@ async def test_an_edit_of_callback_data_reaches_the_button_handler(tmp_path: Pat
         sent = request.calls[-1][1]["reply_markup"]
         button_id = sent["inline_keyboard"][0][0]["callback_data"]
 
-        def retarget(data: dict[str, Any]) -> None:
-            for _keyboard_id, _time, buttons in data["keyboards"]:
-                for key in buttons:
-                    buttons[key] = {"$tuple": ["b", 2]}
+        def retarget(data: dict[Any, Any]) -> None:
+            keyboards = [key for key in data if key[0] == "keyboard"]
+            assert len(keyboards) == 1
+            for key in keyboards:
+                _time, buttons = data[key]
+                for button in buttons:
+                    buttons[button] = {"$tuple": ["b", 2]}
 
         edit(tmp_path / "callback_data.json", retarget)
         query = {
@@ -252,13 +247,22 @@ async def test_an_edit_of_conversations_is_kept_by_the_next_save_and_a_restart(
     assert await persistence.get_conversations("profile") == {}
     await persistence.update_conversation("profile", (1, 1), 1)
 
-    def add_conversation(data: dict[str, Any]) -> None:
-        data["profile"]["$dict"].append([{"$tuple": [2, 2]}, 5])
+    def add_conversation(data: dict[Any, Any]) -> None:
+        assert data == {("profile", (1, 1)): 1}
+        data["profile", (2, 2)] = 5
 
     edit(tmp_path / "conversations.json", add_conversation)
     await persistence.refresh_bot_data({})  # the hook a handler call goes through
     await persistence.update_conversation("profile", (3, 3), 2)
     await persistence.flush()
+    lines = (tmp_path / "conversations.json").read_text().splitlines()
+    # Written back canonically: one line per conversation, the person's among the bot's.
+    assert lines[1:] == [
+        ',["profile",[1,1],1]',
+        ',["profile",[2,2],5]',
+        ',["profile",[3,3],2]',
+        "]",
+    ]
 
     restarted = JsonPersistence(tmp_path)
     assert await restarted.get_conversations("profile") == {(1, 1): 1, (2, 2): 5, (3, 3): 2}
