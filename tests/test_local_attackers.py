@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from doc_counts import stated
+from state_files import document, entries
 from watch_paths import outside, start_watched, strace
 
 import jsonpersist
@@ -184,9 +185,7 @@ async def test_the_swap_of_the_issue_is_refused(tmp_path: Path) -> None:
     parent.chmod(0o777)  # as `mkdir(parents=True)` under umask 0 left it before the fix
     theirs = tmp_path / "theirs"
     theirs.mkdir()
-    (theirs / "user_data.json").write_text(
-        json.dumps({"jsonpersist": 1, "category": "user_data", "data": {"666": {"role": "admin"}}})
-    )
+    (theirs / "user_data.json").write_text(document("user_data", {666: {"role": "admin"}}))
     os.chown(theirs, OTHER_UID, OTHER_UID)
     os.rename(parent / "bot", tmp_path / "moved")
     (parent / "bot").mkdir()
@@ -300,12 +299,8 @@ def planted(tmp_path: Path) -> tuple[Path, Path, list[tuple[Path, str]], list[Pa
     for trick in TRICKS:
         directory = root / trick.id
         directory.mkdir(parents=True)
-        (directory / "user_data.json").write_text(
-            json.dumps({"jsonpersist": 1, "category": "user_data", "data": {"1": {"a": 1}}})
-        )
-        (directory / ".evil.tmp").write_text(
-            json.dumps({"jsonpersist": 1, "category": "user_data", "data": {"666": {}}})
-        )
+        (directory / "user_data.json").write_text(document("user_data", {1: {"a": 1}}))
+        (directory / ".evil.tmp").write_text(document("user_data", {666: {}}))
         paths.append(trick.plant(directory, elsewhere))
         cases.append((directory, "user_data"))
     return root, elsewhere, cases, paths
@@ -321,8 +316,7 @@ def test_every_planted_file_is_a_typed_error_naming_it_in_bounded_time(tmp_path:
         assert outcome.file == str(path), (trick.id, outcome)
         assert str(path) in outcome.message, (trick.id, outcome)
         assert outcome.seconds < START_LIMIT, (trick.id, outcome)
-        user_data = json.loads((path.parent / "user_data.json").read_text())
-        assert user_data["data"] == {"1": {"a": 1}}, trick.id
+        assert entries(path.parent / "user_data.json") == {1: {"a": 1}}, trick.id
     assert (elsewhere / "precious").read_bytes() == PRECIOUS
     after = {path.name: path.lstat() for path in elsewhere.iterdir()}
     assert {

@@ -11,7 +11,6 @@ The default run makes 1,000 edits; ``JSONPERSIST_RACE_EDITS=20000`` runs it long
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 from offline import BOT_TOKEN, OfflineRequest
+from state_files import entries
 from telegram.ext import Application
 
 from jsonpersist import JsonPersistence
@@ -47,7 +47,11 @@ lost = set()
 for n in range(edits):
     with open(path, "rb") as file:
         document = json.loads(file.read())
-    notes = document["data"].setdefault("2", {})
+    entry = next((entry for entry in document[1:] if entry[0] == 2), None)
+    if entry is None:  # the first edit adds user 2: [2, {notes}] after the header
+        entry = [2, {}]
+        document.append(entry)
+    notes = entry[-1]
     lost.update(k for k in range(max(0, n - window), n) if f"note-{k}" not in notes)
     notes[f"note-{n}"] = n
     notes.pop(f"note-{n - window}", None)
@@ -95,7 +99,7 @@ async def test_no_edit_is_lost_while_saves_race_it(tmp_path: Path) -> None:
         await application.update_persistence()
     assert saves >= EDITS / 20, f"too few saves raced the edits ({saves})"
 
-    notes: dict[str, Any] = json.loads(users.read_text())["data"]["2"]
+    notes: dict[str, Any] = entries(users)[2]
     last = set(range(max(0, EDITS - WINDOW), EDITS))
     lost_at_the_end = sorted(last - set(notes.values()))
     print(f"\n{EDITS} edits raced {saves} saves: {seen_by_person}; at the end {lost_at_the_end}")

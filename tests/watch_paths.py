@@ -50,12 +50,16 @@ CHILD = textwrap.dedent(
 
     # Warm up what a harmless load imports or starts (the loop's worker threads), and what
     # zoneinfo imports to look into the tzdata package, so that only the cases are watched.
-    warm = root / "warm"
-    warm.mkdir()
-    (warm / "bot_data.json").write_bytes(b'{"jsonpersist": 1, "category": "bot_data", '
-                                         b'"data": {"a": {"$tuple": [1]}}}')
+    # Both format versions: a version-2 file as written, and a version-1 file.
     loop = asyncio.new_event_loop()
-    loop.run_until_complete(load(JsonPersistence(warm), "bot_data"))
+    for name, text in (
+        ("warm", b'[{"jsonpersist":2,"category":"bot_data"}\\n,["a",{"$tuple":[1]}]\\n]\\n'),
+        ("warm-v1", b'{"jsonpersist": 1, "category": "bot_data", "data": {"a": {"$tuple": [1]}}}'),
+    ):
+        warm = root / name
+        warm.mkdir()
+        (warm / "bot_data.json").write_bytes(text)
+        loop.run_until_complete(load(JsonPersistence(warm), "bot_data"))
     for zone in ("Mars/Base", "America"):
         try:
             Codec().loads(b'{"$datetime": "2024-01-01T00:00:00+00:00[%s]"}' % zone.encode())
