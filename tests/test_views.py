@@ -185,8 +185,8 @@ async def test_data_attributes_are_decoded_once_per_change(
         "user_data": len(USERS),
         "chat_data": len(CHATS),
         "bot_data": len(BOT_DATA),
-        "callback_data": 2,  # the keyboards and the queries
-        "conversations": len(CONVERSATIONS),
+        "callback_data": 2,  # one keyboard and one query, an entry each
+        "conversations": sum(map(len, CONVERSATIONS.values())),  # an entry per conversation
     }
 
     decodes.clear()
