@@ -7,6 +7,8 @@ updates are built with ``Update.de_json`` and fed to ``Application.process_updat
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from checks import assert_same
 from offline import BOT_TOKEN, OfflineRequest
+from state_files import entries
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import (
     Application,
@@ -376,3 +379,22 @@ async def test_a_value_that_cannot_be_stored_reaches_the_error_handler(bot: Bot)
         assert 77 not in app2.user_data  # never stored in a good version
     reader: JsonPersistence[Any, Any, Any] = JsonPersistence(bot.directory, read_only=True)
     assert await reader.get_conversations("signup") == {(CHAT, USER): NAME, (CHAT, 77): NAME}
+
+
+def test_the_readme_demo_runs_and_its_state_survives_the_restart(tmp_path: Path) -> None:
+    demo = Path(__file__).resolve().parents[1] / "examples" / "demo.py"
+    directory = tmp_path / "state"
+    done = subprocess.run(
+        [sys.executable, str(demo), str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "== The state survived the restart." in done.stdout
+    assert "STATE WAS LOST" not in done.stdout
+    # The files it shows are version 2: a header line, then one line per entry.
+    assert '--- conversations.json\n[{"jsonpersist":2,"category":"conversations"}\n' in done.stdout
+    assert entries(directory / "conversations.json") == {}  # Alice's conversation ended
+    assert entries(directory / "user_data.json")[42]["colour"] == "green"

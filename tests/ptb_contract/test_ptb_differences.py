@@ -43,7 +43,9 @@ async def test_an_ended_conversation_is_removed_where_pickle_keeps_none(tmp_path
     await run(JsonPersistence(tmp_path / "json"))
     ours: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path / "json")
     assert await ours.get_conversations("alpha") == {}
-    assert b"null" not in (tmp_path / "json" / "conversations.json").read_bytes()
+    raw = (tmp_path / "json" / "conversations.json").read_bytes()
+    assert b"null" not in raw
+    assert raw == b'[{"jsonpersist":2,"category":"conversations"}\n]\n'  # its line is gone
     await ours.flush()
 
     await run(pickle_persistence(tmp_path))
