@@ -149,7 +149,7 @@ def write_state(directory: Path, state: State, entries: EntryCodec) -> list[Base
                 entries.parse(category, raw, store.path(category.file))
             value = getattr(state, name)
             lines = _encode_category(entries, category, value, errors)
-            if lines or raw is not None or (value is not None and not category.keyed):
+            if lines or raw is not None or not _reads_as_missing(entries, category, value):
                 files[category.file] = render_chunks(name, lines, entries.order(category, lines))
         if errors:
             return errors
@@ -158,6 +158,14 @@ def write_state(directory: Path, state: State, entries: EntryCodec) -> list[Base
         return []
     finally:
         store.close()
+
+
+def _reads_as_missing(entries: EntryCodec, category: Category, value: Any) -> bool:
+    """Whether an empty ``value`` is what no file reads as (an empty cache is not: ``None`` is).
+
+    Only called for a value without lines, so the comparison is cheap.
+    """
+    return bool(value == entries.assemble(category, {}, Path(category.file), present=False))
 
 
 def _encode_category(

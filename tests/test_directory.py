@@ -8,6 +8,7 @@ files plus a redo journal). ``Store.write`` is only wrapped to count its calls.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ from jsonpersist._directory import (
     write_state,
 )
 from jsonpersist._entries import EntryCodec
-from jsonpersist._format import render
+from jsonpersist._format import FORMAT_VERSION, render
 from jsonpersist._store import Store
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file semantics")
@@ -87,7 +88,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 def file_of(entries: EntryCodec, category: Category, value: dict[Any, Any]) -> bytes:
     lines = {key: entries.encode(category, key, entry) for key, entry in value.items()}
-    return render(category.name, lines, category.sort(lines))
+    return render(category.name, lines, entries.order(category, lines))
 
 
 def crash_left_round(
@@ -121,6 +122,11 @@ def entries() -> EntryCodec:
     return EntryCodec(Codec(), ContextTypes())
 
 
+def as_read(state: State, names: Any = CATEGORIES) -> State:
+    """``state`` as ``read_state`` gives it: each category's file was read as version 2."""
+    return dataclasses.replace(state, versions=dict.fromkeys(names, FORMAT_VERSION))
+
+
 def read(directory: Path, entries: EntryCodec, **kwargs: Any) -> State:
     """``read_state``, asserting that every category decodes."""
     state, problems = read_state(directory, entries, **kwargs)
@@ -138,7 +144,8 @@ async def test_read_state_reads_every_category_a_persistence_wrote(
     assert sorted(path.name for path in directory.glob("*.json")) == FILES
 
     state = read(directory, entries)
-    assert state == full_state()
+    assert state == as_read(full_state())
+    assert state.versions == dict.fromkeys(CATEGORIES, 2)
     assert type(state.user_data[1]["pair"]) is tuple
     assert type(state.chat_data[-100123]["by_id"]) is dict
     assert list(state.chat_data[-100123]["by_id"]) == [7]
@@ -152,7 +159,10 @@ async def test_read_state_reads_only_the_categories_asked_for(
 ) -> None:
     await save(directory, full_state())
     state = read(directory, entries, names=["chat_data", "callback_data"])
-    assert state == State(chat_data=full_state().chat_data, callback_data=CALLBACK)
+    assert state == as_read(
+        State(chat_data=full_state().chat_data, callback_data=CALLBACK),
+        ["chat_data", "callback_data"],
+    )
 
 
 def test_read_state_of_a_missing_directory_is_empty_and_creates_nothing(
@@ -160,6 +170,7 @@ def test_read_state_of_a_missing_directory_is_empty_and_creates_nothing(
 ) -> None:
     assert read(directory, entries) == State()
     assert State().callback_data is None
+    assert State().versions == {}
     assert not directory.exists()
 
 
@@ -175,7 +186,7 @@ async def test_read_state_reports_each_damaged_category_and_reads_the_others(
     directory: Path, entries: EntryCodec
 ) -> None:
     await save(directory, full_state())
-    (directory / "user_data.json").write_bytes(b'{"jsonpersist": 1, "category": ')
+    (directory / "user_data.json").write_bytes(b'[{"jsonpersist":2,"category":')
     chat_data = (directory / "chat_data.json").read_bytes()
     (directory / "chat_data.json").write_bytes(chat_data.replace(b"chat_data", b"user_data", 1))
 
@@ -184,7 +195,8 @@ async def test_read_state_reports_each_damaged_category_and_reads_the_others(
     assert all(isinstance(error, CorruptStateError) for error in problems.values())
     assert problems["user_data"].file == directory.resolve() / "user_data.json"
     assert problems["user_data"].where.startswith("line 1, column ")
-    assert problems["chat_data"].where == '["category"]'
+    assert problems["chat_data"].where == "line 1"
+    assert "holds 'user_data', expected 'chat_data'" in problems["chat_data"].reason
     assert state.user_data == {}  # left as the default, not half read
     assert state.chat_data == {}
     assert state.bot_data == full_state().bot_data
@@ -200,7 +212,7 @@ async def test_read_state_reads_while_a_persistence_owns_the_directory(
     try:
         with pytest.raises(StateLockedError):
             claim(directory)
-        assert read(directory, entries, one_round=one_round) == full_state()
+        assert read(directory, entries, one_round=one_round) == as_read(full_state())
         await owner.update_user_data(1, {"changed": True})
         assert read(directory, entries, one_round=one_round).user_data[1] == {"changed": True}
     finally:
@@ -318,7 +330,7 @@ def test_write_state_writes_every_category_in_one_save(
     with state_writes() as calls:
         assert write_state(directory, full_state(), entries) == []
     assert calls == [FILES]
-    assert read(directory, entries) == full_state()
+    assert read(directory, entries) == as_read(full_state())
 
 
 async def test_write_state_replaces_what_a_persistence_wrote(
@@ -330,8 +342,10 @@ async def test_write_state_replaces_what_a_persistence_wrote(
     with state_writes() as calls:
         assert write_state(directory, new, entries) == []
     assert calls == [FILES]  # emptied categories are written too
-    assert read(directory, entries) == new
-    assert b'"data": {}' in (directory / "chat_data.json").read_bytes()
+    assert read(directory, entries) == as_read(dataclasses.replace(new, callback_data=([], {})))
+    assert (directory / "chat_data.json").read_bytes() == (
+        b'[{"jsonpersist":2,"category":"chat_data"}\n]\n'
+    )
 
     # and it gave the directory back
     persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(directory)
@@ -345,6 +359,15 @@ def test_write_state_of_an_empty_state_into_a_new_directory_writes_no_state_file
     assert write_state(directory, State(), entries) == []
     assert list(directory.glob("*.json")) == []
     assert read(directory, entries) == State()
+
+
+def test_write_state_of_an_empty_callback_cache_writes_its_file(
+    directory: Path, entries: EntryCodec
+) -> None:
+    # No file reads as no cache (None); an empty cache needs its (empty) file.
+    assert write_state(directory, State(callback_data=([], {})), entries) == []
+    assert [path.name for path in directory.glob("*.json")] == ["callback_data.json"]
+    assert read(directory, entries).callback_data == ([], {})
 
 
 def test_write_state_keeps_context_types_dicts_as_plain_dicts(directory: Path) -> None:
@@ -438,7 +461,9 @@ async def test_copy_files_copies_every_state_file_byte_for_byte(
     assert not (dest / "callback_data.json").exists()
     assert (dest / ".gitignore").read_bytes() == (source / ".gitignore").read_bytes()
     assert (dest / "notes.txt").read_text() == "mine"  # not a state file: left alone
-    assert read(dest, entries) == without_callback
+    assert read(dest, entries) == as_read(
+        without_callback, ["user_data", "chat_data", "bot_data", "conversations"]
+    )
 
 
 async def test_copy_files_refuses_a_destination_a_persistence_owns(
@@ -464,7 +489,7 @@ async def test_copy_files_reads_a_source_a_persistence_owns(
         assert copy_files(source, dest) == 5
     finally:
         await owner.flush()
-    assert read(dest, entries) == full_state()
+    assert read(dest, entries) == as_read(full_state())
 
 
 # ---------------------------------------------------------------------------------- emptiness
