@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from checks import assert_same
+from state_files import document
 
 from jsonpersist import (
     CorruptStateError,
@@ -645,7 +646,9 @@ async def test_stale_temp_files_are_removed_and_never_loaded(directory: Path) ->
         ".jsonpersist.journal.abc.tmp",
     ]
     for name in stale:
-        (directory / name).write_bytes(state_text("user_data", {"99": {"from": "a temp file"}}))
+        (directory / name).write_bytes(
+            document("user_data", {99: {"from": "a temp file"}}).encode()
+        )
     (directory / "notes.tmp").write_text("not ours: no leading dot")
 
     persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(directory)
@@ -779,7 +782,32 @@ async def test_the_data_properties_are_decoded_once_per_change(directory: Path) 
     await persistence.flush()
 
 
-def _corrupt_file(category: str, kind: str) -> bytes:
+def _corrupt_file(category: str, kind: str, version: int) -> bytes:
+    if version == 1:
+        return _corrupt_v1_file(category, kind)
+    member = {"$nope": 1}
+    if kind == "unknown tag":
+        entry: list[Any] = {
+            "user_data": [1, {"k": member}],
+            "chat_data": [1, {"k": member}],
+            "bot_data": ["k", member],
+            "callback_data": ["keyboard", "kb", [1.5, {"button": member}]],
+            "conversations": ["handler", [1], member],
+        }[category]
+        return document(category, [entry]).encode()
+    head = b'[{"jsonpersist":2,"category":"' + category.encode() + b'"}\n'
+    return {
+        "invalid JSON": head + b",[1,\n]\n",
+        "newer version": document(category, []).replace('": 2', '": 99').encode(),
+        "no header": b"[\n]\n",
+        "other category": document(
+            "chat_data" if category != "chat_data" else "user_data", []
+        ).encode(),
+        "not utf-8": head + b',[1,{"\xff":1}]\n]\n',
+    }[kind]
+
+
+def _corrupt_v1_file(category: str, kind: str) -> bytes:
     if kind == "unknown tag":
         member = {"$nope": 1}
         data: Any = {
@@ -818,17 +846,18 @@ async def _update(persistence: JsonPersistence[Any, Any, Any], category: str) ->
         await persistence.update_conversation("handler", (1,), 1)
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("category", CATEGORIES)
 @pytest.mark.parametrize(
     "kind",
     ["invalid JSON", "newer version", "no header", "other category", "not utf-8", "unknown tag"],
 )
 async def test_a_corrupt_file_is_refused_and_never_overwritten(
-    directory: Path, category: str, kind: str
+    directory: Path, category: str, kind: str, version: int
 ) -> None:
     directory.mkdir()
     path = directory / f"{category}.json"
-    raw = _corrupt_file(category, kind)
+    raw = _corrupt_file(category, kind, version)
     path.write_bytes(raw)
     os.utime(path, ns=(1_000_000_000, 1_000_000_000))
     persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(directory)
@@ -877,13 +906,58 @@ async def test_a_corrupt_file_names_the_position_or_key(directory: Path) -> None
     await persistence.flush()
 
 
+async def test_a_corrupt_version_2_file_names_the_line_and_key(directory: Path) -> None:
+    directory.mkdir()
+
+    def head(category: str) -> bytes:
+        return b'[{"jsonpersist":2,"category":"%s"}\n' % category.encode()
+
+    (directory / "user_data.json").write_bytes(
+        head("user_data") + b',[1,{"a":1}]\n,[2,{"a":}]\n]\n'
+    )
+    (directory / "chat_data.json").write_bytes(
+        head("chat_data") + b',[4,{}]\n,[5,{"list":[0,{"$date":"not a date"}]}]\n]\n'
+    )
+    (directory / "bot_data.json").write_bytes(document("bot_data", {"a": 1}).encode() + b"x")
+    (directory / "conversations.json").write_bytes(
+        head("conversations") + b',["handler",[1],1]\n,["handler","1",2]\n]\n'
+    )
+    persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(directory)
+    with pytest.raises(CorruptStateError, match=r"line 3") as caught:
+        await persistence.get_user_data()
+    assert caught.value.where.startswith("line 3")
+    with pytest.raises(CorruptStateError) as caught:
+        await persistence.get_chat_data()
+    assert caught.value.where.startswith("line 3: chat_data[5]['list'][1]")
+    with pytest.raises(CorruptStateError, match=r"bot_data\.json"):
+        await persistence.get_bot_data()
+    with pytest.raises(CorruptStateError) as caught:
+        await persistence.get_conversations("handler")
+    assert caught.value.where == "line 3"
+    await persistence.flush()
+
+
+async def test_invalid_utf_8_is_named_at_its_line(directory: Path) -> None:
+    directory.mkdir()
+    raw = b'[{"jsonpersist":2,"category":"user_data"}\n,[1,{"a":1}]\n,[2,{"\xff":1}]\n]\n'
+    (directory / "user_data.json").write_bytes(raw)
+    persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(directory)
+    with pytest.raises(CorruptStateError) as caught:
+        await persistence.get_user_data()
+    await persistence.flush()
+    byte = raw.index(b"\xff")
+    # The place named is the bad byte's (line 3), as the strict reader names it.
+    where = caught.value.where
+    assert where == f"byte {byte}" or where.startswith("line 3,"), where
+
+
 async def test_a_symlinked_state_file_is_refused_and_its_target_untouched(
     tmp_path: Path, on_flush: bool
 ) -> None:
     directory = tmp_path / "state"
     directory.mkdir()
     target = tmp_path / "elsewhere.json"
-    raw = state_text("user_data", {"1": {"a": 1}})
+    raw = document("user_data", {1: {"a": 1}}).encode()
     target.write_bytes(raw)
     (directory / "user_data.json").symlink_to(target)
     (directory / "chat_data.json").symlink_to(tmp_path / "dangling.json")
@@ -987,16 +1061,37 @@ async def test_ids_that_collide_after_parsing_are_refused(directory: Path) -> No
         await persistence.flush()
 
 
-async def test_a_huge_int_in_a_hand_edited_file_stays_exact(directory: Path) -> None:
+HUGE = 123456789012345678901234567890123456789
+
+
+@pytest.mark.parametrize(
+    ("users", "bot_data"),
+    [
+        (
+            '{"jsonpersist": 1, "category": "user_data", "data": {'
+            f'"1": {{"n": {HUGE}, "m": -{HUGE}, "u64": {2**64 - 1}}}}}}}',
+            f'{{"jsonpersist": 1, "category": "bot_data", "data": {{"n": {HUGE}}}}}',
+        ),
+        (
+            '[{"jsonpersist": 2, "category": "user_data"},\n'
+            f' [1, {{"n": {HUGE}, "m": -{HUGE}, "u64": {2**64 - 1}}}]]',
+            f'[{{"jsonpersist": 2, "category": "bot_data"}}, ["n", {HUGE}]]',
+        ),
+        (  # laid out as jsonpersist writes, so that only the digits are unusual
+            '[{"jsonpersist":2,"category":"user_data"}\n'
+            f',[1,{{"m":-{HUGE},"n":{HUGE},"u64":{2**64 - 1}}}]\n]\n',
+            f'[{{"jsonpersist":2,"category":"bot_data"}}\n,["n",{HUGE}]\n]\n',
+        ),
+    ],
+    ids=["version 1", "version 2", "version 2 canonical layout"],
+)
+async def test_a_huge_int_in_a_hand_edited_file_stays_exact(
+    directory: Path, users: str, bot_data: str
+) -> None:
     directory.mkdir()
-    huge = 123456789012345678901234567890123456789
-    (directory / "user_data.json").write_text(
-        '{"jsonpersist": 1, "category": "user_data", "data": {'
-        f'"1": {{"n": {huge}, "m": -{huge}, "u64": {2**64 - 1}}}}}}}'
-    )
-    (directory / "bot_data.json").write_text(
-        f'{{"jsonpersist": 1, "category": "bot_data", "data": {{"n": {huge}}}}}'
-    )
+    huge = HUGE
+    (directory / "user_data.json").write_text(users)
+    (directory / "bot_data.json").write_text(bot_data)
     persistence = await loaded(directory)
     expected = {1: {"n": huge, "m": -huge, "u64": 2**64 - 1}}
     assert_same(await persistence.get_user_data(), expected)
