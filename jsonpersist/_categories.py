@@ -57,6 +57,8 @@ class Category:
     __slots__ = ("file", "name")
     keyed = True
     sorted = True
+    #: Whether rounds find the changed members by comparing with decoded copies (bot data).
+    keeps_copies = False
     #: Whether PTB's values are instances of the ``context_types`` class of the same name.
     context_typed = False
 
@@ -336,6 +338,7 @@ class _BotData(Category):
 
     __slots__ = ()
     keyed = False
+    keeps_copies = True
     context_typed = True
 
     def key_json(self, key: Any, codec: KeyCodec) -> bytes | None:
@@ -386,9 +389,8 @@ class _BotData(Category):
         return order
 
     def split(self, value: Any) -> dict[Any, Any]:
-        if type(value) is dict:
-            return dict(value)
-        return {WHOLE: value}
+        # Not copied: PTB hands update_bot_data() a deep copy of its own.
+        return value if type(value) is dict else {WHOLE: value}
 
     def assemble(
         self,

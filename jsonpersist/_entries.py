@@ -29,6 +29,7 @@ from jsonpersist._format import (
     strict_tree,
 )
 from jsonpersist._hashes import check_hashes, duplicate
+from jsonpersist._same import copies
 from jsonpersist._tree import Corrupt
 from jsonpersist._v1 import V1_VERSION, read_v1
 
@@ -36,6 +37,8 @@ __all__ = ("EntryCodec", "Lines", "Parsed")
 
 #: The encoded line of each entry of a category, by key.
 Lines = dict[Any, bytes]
+#: Lines decoded in one call of orjson when copies are made.
+_BATCH = 8192
 # JSON nested deeper than MAX_DEPTH has two brackets a level: a shorter line cannot be.
 _DEEP_ENOUGH = 2 * (MAX_DEPTH + 2)
 
@@ -47,14 +50,19 @@ class Parsed:
         lines (dict): The canonical line of each entry, by key.
         values (dict): Each entry as PTB expects it, by key.
         version (:obj:`int`): The format version the file was written in.
+        ordered (:obj:`bool`): Whether :attr:`lines` are in file order (a sorted category's
+            order need not be sorted again).
     """
 
-    __slots__ = ("lines", "values", "version")
+    __slots__ = ("lines", "ordered", "values", "version")
 
-    def __init__(self, lines: Lines, values: dict[Any, Any], version: int) -> None:
+    def __init__(
+        self, lines: Lines, values: dict[Any, Any], version: int, ordered: bool = False
+    ) -> None:
         self.lines = lines
         self.values = values
         self.version = version
+        self.ordered = ordered
 
 
 class EntryCodec:
@@ -158,7 +166,7 @@ class EntryCodec:
             if value is not member:
                 values[key] = value
         self.assemble(category, values, path)  # refuses a file of the wrong shape now
-        return Parsed(line_of, values, FORMAT_VERSION)
+        return Parsed(line_of, values, FORMAT_VERSION, ordered=True)
 
     def _strict(
         self, category: Category, elements: list[Any], path: Path, numbered: bool
@@ -179,7 +187,7 @@ class EntryCodec:
         lines = {key: self.encode_stored(category, key, value) for key, value in values.items()}
         if category.sorted:
             lines = {key: lines[key] for key in self.order(category, lines)}
-        return Parsed(lines, self._checked(category, values, path), FORMAT_VERSION)
+        return Parsed(lines, self._checked(category, values, path), FORMAT_VERSION, ordered=True)
 
     def _checked(self, category: Category, values: dict[Any, Any], path: Path) -> dict[Any, Any]:
         """The entries as PTB expects them, the whole checked (it refuses a wrong shape)."""
@@ -288,6 +296,28 @@ class EntryCodec:
         """
         members = category.split(category.storable(value, self.context_types, WHOLE))
         return {key: self.encode_stored(category, key, member) for key, member in members.items()}
+
+    def copies(self, category: Category, lines: Mapping[Any, bytes]) -> dict[Any, Any]:
+        """Decoded copies of a value category's members, from their lines, by key.
+
+        What a round compares the application's members with to find the changed ones
+        (:mod:`jsonpersist._same`). A line that does not decode is left out: it counts as
+        changed. Decoded in batches, so that no single call holds the GIL for long.
+        """
+        out: dict[Any, Any] = {}
+        keys = list(lines)
+        for start in range(0, len(keys), _BATCH):
+            batch = keys[start : start + _BATCH]
+            trees = orjson.loads(b"[%b]" % b",".join(lines[key][1:-1] for key in batch))
+            for key, element in zip(batch, trees, strict=True):
+                tree = element[-1]
+                if b'"$' in lines[key] or (len(lines[key]) >= _DEEP_ENOUGH and not is_plain(tree)):
+                    try:
+                        tree = self.codec.decode(tree, category.where(key))
+                    except CorruptStateError:
+                        continue
+                out[key] = tree
+        return copies(out, shared=False)
 
     def members(self, category: Category, value: Any) -> dict[Any, Any]:
         """A value category's members, as its lines hold them (checked as a save checks).

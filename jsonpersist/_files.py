@@ -54,6 +54,8 @@ def write_all(fd: int, chunks: Sequence[bytes]) -> None:
     for start in range(0, len(chunks), _IOV_MAX):
         batch = chunks[start : start + _IOV_MAX]
         written = writev(fd, batch) if writev is not None else 0
+        if written == sum(map(len, batch)):  # the usual case: all of it, no loop in Python
+            continue
         for chunk in batch:
             if written >= len(chunk):
                 written -= len(chunk)

@@ -21,6 +21,8 @@ from jsonpersist._errors import (
     StateWriteError,
     UnsupportedTypeError,
 )
+from jsonpersist._format import WHOLE
+from jsonpersist._same import changed_members
 from jsonpersist._session import CategoryState, Session
 from jsonpersist._store import Signature
 
@@ -204,13 +206,40 @@ class Rounds:
                 elif category.keyed:
                     state.set_line(key, codec.encode(category, key, value))
                 else:
-                    lines = codec.encode_members(category, value)
-                    state.saved()
-                    for member in edited:
-                        _keep_line(lines, state.lines, member)
-                    state.set_lines(lines)
+                    self._encode_members(state, value, edited)
             except UnsupportedTypeError as exc:
                 errors[(category.name, key)] = exc
+
+    def _encode_members(self, state: CategoryState, value: Any, edited: set[Any]) -> None:
+        """Encodes the members of bot or callback data; the bot data's changed ones only.
+
+        Raises:
+            UnsupportedTypeError: A member cannot be stored; no line is changed.
+        """
+        category, codec = state.category, self._session.entries
+        members = codec.members(category, value)
+        state.saved()
+        copies = state.copies
+        if copies is None:  # callback data, a bot data that is not a dict, or no copies yet
+            lines = {key: codec.encode_stored(category, key, m) for key, m in members.items()}
+            for member in edited:
+                _keep_line(lines, state.lines, member)
+            state.set_lines(lines)
+            if category.keeps_copies and WHOLE not in lines:
+                state.copies = codec.copies(category, state.lines)
+            return
+        changed = [key for key in changed_members(members, copies) if key not in edited]
+        lines = {key: codec.encode_stored(category, key, members[key]) for key in changed}
+        added = sum(1 for key in changed if key not in copies)
+        if len(members) - added != len(copies):  # some were removed
+            for key in [key for key in copies if key not in members]:
+                del copies[key]
+                if key not in edited:
+                    state.drop_line(key)
+        for key, line in lines.items():
+            if state.lines.get(key) != line or key not in copies:
+                state.set_line(key, line)
+                copies.update(codec.copies(category, {key: line}))
 
     def _write(
         self, states: list[CategoryState], commit: bool = True

@@ -145,8 +145,313 @@ is_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(plain);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * same(a, b): whether two values certainly encode to the same JSON (the bot data's check of
+ * which members changed since the last save, against a copy decoded from the file).
+ *
+ * Stricter than ==, which takes 1 for 1.0 and True, 0.0 for -0.0, a set for a frozenset:
+ * types must be exactly equal, floats bit for bit, dict keys and set items of exact str or
+ * int only. The keys and items of b are taken to be exact str or int already (a copy that
+ * simple_keys() accepted): then a key of a found in b is of the same type. Anything else (a datetime, a Telegram object, a registered class) answers "not
+ * known to be the same", and the caller encodes it to find out: 0 is always safe.
+ *
+ * Only exact built-in types are compared, so no Python code runs (their hashing and equality
+ * are C), and nothing can change the containers during the walk; the GIL is held.
+ * Answers 1 (same), 0 (not known to be the same) or -1 (a C API call failed).
+ */
+
+static int same_value(PyObject *a, PyObject *b, int depth);
+
+/* A key or set item whose equality implies equal JSON: an exact str or a non-bool int. */
+static int
+simple_key(PyObject *key)
+{
+    return PyUnicode_CheckExact(key) || PyLong_CheckExact(key);
+}
+
+static int
+same_dict(PyObject *a, PyObject *b, int depth)
+{
+    if (PyDict_GET_SIZE(a) != PyDict_GET_SIZE(b)) {
+        return 0;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(a, &pos, &key, &value)) {
+        if (!simple_key(key)) {
+            return 0;
+        }
+        PyObject *other = PyDict_GetItemWithError(b, key);
+        if (other == NULL) {
+            return PyErr_Occurred() ? -1 : 0;
+        }
+        int same = same_value(value, other, depth + 1);
+        if (same != 1) {
+            return same;
+        }
+    }
+    return 1;
+}
+
+/* Whether every item of a set is a simple key and found in other (NULL: the check only). */
+static int
+simple_items_in(PyObject *set, PyObject *other)
+{
+    PyObject *iterator = PyObject_GetIter(set);
+    if (iterator == NULL) {
+        return -1;
+    }
+    int answer = 1;
+    PyObject *item;
+    while (answer == 1 && (item = PyIter_Next(iterator)) != NULL) {
+        answer = !simple_key(item) ? 0 : other == NULL ? 1 : PySet_Contains(other, item);
+        Py_DECREF(item);
+    }
+    Py_DECREF(iterator);
+    return PyErr_Occurred() ? -1 : answer;
+}
+
+static int
+same_set(PyObject *a, PyObject *b)
+{
+    if (PySet_GET_SIZE(a) != PySet_GET_SIZE(b)) {
+        return 0;
+    }
+    return simple_items_in(a, b);
+}
+
+static int
+same_sequence(PyObject *a, PyObject *b, int depth)
+{
+    Py_ssize_t size = PySequence_Fast_GET_SIZE(a);
+    if (size != PySequence_Fast_GET_SIZE(b)) {
+        return 0;
+    }
+    PyObject **left = PySequence_Fast_ITEMS(a), **right = PySequence_Fast_ITEMS(b);
+    for (Py_ssize_t index = 0; index < size; index++) {
+        int same = same_value(left[index], right[index], depth + 1);
+        if (same != 1) {
+            return same;
+        }
+    }
+    return 1;
+}
+
+static int
+same_value(PyObject *a, PyObject *b, int depth)
+{
+    PyTypeObject *kind = Py_TYPE(a);
+    if (kind != Py_TYPE(b)) {
+        return 0;
+    }
+    if (a == Py_None || kind == &PyBool_Type) {
+        return a == b;
+    }
+    if (kind == &PyUnicode_Type || kind == &PyLong_Type) {
+        return PyObject_RichCompareBool(a, b, Py_EQ);
+    }
+    if (kind == &PyFloat_Type) {
+        double left = PyFloat_AS_DOUBLE(a), right = PyFloat_AS_DOUBLE(b);
+        return memcmp(&left, &right, sizeof(double)) == 0;
+    }
+    if (depth > 256) {
+        return 0;
+    }
+    if (kind == &PyDict_Type) {
+        return same_dict(a, b, depth);
+    }
+    if (kind == &PyList_Type || kind == &PyTuple_Type) {
+        return same_sequence(a, b, depth);
+    }
+    if (kind == &PySet_Type || kind == &PyFrozenSet_Type) {
+        return same_set(a, b);
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(changed_members_doc,
+"changed_members(values, copies, position, count, /)\n--\n\n"
+"The keys of up to count members of the dict values, from position on, that are not\n"
+"certainly the same as their copy in the dict copies (missing there, or different); and\n"
+"the position to go on from, or -1 at the end.");
+
+static PyObject *
+changed_members(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "changed_members() takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *values = args[0], *copies = args[1];
+    if (!PyDict_CheckExact(values) || !PyDict_CheckExact(copies)) {
+        PyErr_SetString(PyExc_TypeError, "changed_members() compares two dicts");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[2]), count = PyLong_AsSsize_t(args[3]);
+    if ((pos == -1 || count == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (pos < 0 || count < 1) {
+        PyErr_SetString(PyExc_ValueError, "position must be >= 0 and count >= 1");
+        return NULL;
+    }
+    PyObject *changed = PyList_New(0);
+    if (changed == NULL) {
+        return NULL;
+    }
+    PyObject *key, *value;
+    Py_ssize_t seen = 0;
+    int more = 0;
+    while (PyDict_Next(values, &pos, &key, &value)) {
+        int same = 0;
+        if (simple_key(key)) {
+            PyObject *copy = PyDict_GetItemWithError(copies, key);
+            if (copy != NULL) {
+                same = same_value(value, copy, 0);
+            }
+            else if (PyErr_Occurred()) {
+                same = -1;
+            }
+        }
+        if (same < 0 || (same == 0 && PyList_Append(changed, key) < 0)) {
+            Py_DECREF(changed);
+            return NULL;
+        }
+        if (++seen == count) {
+            more = 1;
+            break;
+        }
+    }
+    return Py_BuildValue("(Nn)", changed, more ? pos : (Py_ssize_t)-1);
+}
+
+/* clone(value): a copy of the dicts, lists, tuples and sets in a value, sharing everything
+ * else (strings, numbers and any other object). The bot data's copies are made so at load:
+ * sharing the strings with the application's data (and with the deep copies PTB makes of it
+ * each round) makes comparing them cheap, while no container of the application's is shared,
+ * so a change made in place is always seen. Runs no Python code (exact types only). */
+static PyObject *
+clone_value(PyObject *value, int depth)
+{
+    PyTypeObject *kind = Py_TYPE(value);
+    if (depth > 256) {
+        PyErr_SetString(PyExc_RecursionError, "clone(): nested too deeply");
+        return NULL;
+    }
+    if (kind == &PyDict_Type) {
+        PyObject *out = PyDict_New();
+        if (out == NULL) {
+            return NULL;
+        }
+        Py_ssize_t pos = 0;
+        PyObject *key, *item;
+        while (PyDict_Next(value, &pos, &key, &item)) {
+            PyObject *copy = clone_value(item, depth + 1);
+            if (copy == NULL || PyDict_SetItem(out, key, copy) < 0) {
+                Py_XDECREF(copy);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(copy);
+        }
+        return out;
+    }
+    if (kind == &PyList_Type || kind == &PyTuple_Type) {
+        Py_ssize_t size = PySequence_Fast_GET_SIZE(value);
+        PyObject *out = kind == &PyList_Type ? PyList_New(size) : PyTuple_New(size);
+        if (out == NULL) {
+            return NULL;
+        }
+        PyObject **items = PySequence_Fast_ITEMS(value);
+        for (Py_ssize_t index = 0; index < size; index++) {
+            PyObject *copy = clone_value(items[index], depth + 1);
+            if (copy == NULL) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            if (kind == &PyList_Type) {
+                PyList_SET_ITEM(out, index, copy);
+            }
+            else {
+                PyTuple_SET_ITEM(out, index, copy);
+            }
+        }
+        return out;
+    }
+    if (kind == &PySet_Type || kind == &PyFrozenSet_Type) {
+        /* Items of a set are hashable, so immutable as far as equality goes: shared. */
+        return kind == &PySet_Type ? PySet_New(value) : PyFrozenSet_New(value);
+    }
+    Py_INCREF(value);
+    return value;
+}
+
+PyDoc_STRVAR(clone_doc,
+"clone(value, /)\n--\n\n"
+"A copy of the dicts, lists, tuples and sets in value; everything else is shared.");
+
+static PyObject *
+clone_containers(PyObject *module, PyObject *value)
+{
+    return clone_value(value, 0);
+}
+
+/* simple_keys(value): whether every dict key and set item in value is an exact str or int,
+ * the copies same() can be asked about. */
+static int
+simple_keys_in(PyObject *value, int depth)
+{
+    PyTypeObject *kind = Py_TYPE(value);
+    if (depth > 256) {
+        return 0;
+    }
+    if (kind == &PyDict_Type) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *item;
+        while (PyDict_Next(value, &pos, &key, &item)) {
+            if (!simple_key(key) || !simple_keys_in(item, depth + 1)) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (kind == &PyList_Type || kind == &PyTuple_Type) {
+        Py_ssize_t size = PySequence_Fast_GET_SIZE(value);
+        PyObject **items = PySequence_Fast_ITEMS(value);
+        for (Py_ssize_t index = 0; index < size; index++) {
+            if (!simple_keys_in(items[index], depth + 1)) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (kind == &PySet_Type || kind == &PyFrozenSet_Type) {
+        int simple = simple_items_in(value, NULL);
+        return simple == 1;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(simple_keys_doc,
+"simple_keys(value, /)\n--\n\n"
+"Whether every dict key and set item in value is an exact str or int.");
+
+static PyObject *
+simple_keys(PyObject *module, PyObject *value)
+{
+    int simple = simple_keys_in(value, 0);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyBool_FromLong(simple);
+}
+
 static PyMethodDef speedups_methods[] = {
     {"is_plain", (PyCFunction)(void (*)(void))is_plain, METH_FASTCALL, is_plain_doc},
+    {"changed_members", (PyCFunction)(void (*)(void))changed_members, METH_FASTCALL,
+     changed_members_doc},
+    {"clone", (PyCFunction)clone_containers, METH_O, clone_doc},
+    {"simple_keys", (PyCFunction)simple_keys, METH_O, simple_keys_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -162,7 +467,7 @@ static PyModuleDef_Slot speedups_slots[] = {
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "jsonpersist._speedups",
-    .m_doc = "The codec's plain-JSON check in C; see jsonpersist/_speedups.c.",
+    .m_doc = "The codec's plain-JSON check and the bot data's change check in C; see jsonpersist/_speedups.c.",
     .m_size = 0,
     .m_methods = speedups_methods,
     .m_slots = speedups_slots,
