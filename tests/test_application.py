@@ -6,10 +6,13 @@ updates are built with ``Update.de_json`` and fed to ``Application.process_updat
 
 from __future__ import annotations
 
+import copy
 import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -27,6 +30,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     ConversationHandler,
+    ExtBot,
     MessageHandler,
     PersistenceInput,
     filters,
@@ -398,3 +402,163 @@ def test_the_readme_demo_runs_and_its_state_survives_the_restart(tmp_path: Path)
     assert '--- conversations.json\n[{"jsonpersist":2,"category":"conversations"}\n' in done.stdout
     assert entries(directory / "conversations.json") == {}  # Alice's conversation ended
     assert entries(directory / "user_data.json")[42]["colour"] == "green"
+
+
+# ------------------------------------------------------- a version-1 directory, upgraded
+
+V1_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v1" / "typical"
+KEYBOARD = "6d1f8a3c0e6b4f0c9a1e2b3c4d5e6f70"
+V1_STATE: dict[str, Any] = {  # what tests/fixtures/v1/make_v1.py saved there
+    "user_data": {
+        5: {"lang": "en", ("last", "message"): "hi", "cart": [("A-1", 2)], "seen": {1, 2, 3}},
+        42: {},
+        1000: {"score": 10, "when": datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)},
+        1001: {"score": 11, "price": Decimal("1.10"), "$weird": 1},
+    },
+    "chat_data": {-1001234567890: {"title": "Friends", "members": {42, 5}}},
+    "bot_data": {
+        "started": datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc),
+        "total": 17,
+        "motd": "hello",
+    },
+    "callback_data": (
+        [(KEYBOARD, 1714564800.25, {"0c5b2a1d9e8f7a6b5c4d3e2f1a0b9c8d": ("buy", "A-1")})],
+        {"4432788941210401": KEYBOARD},
+    ),
+    "conversations": {
+        "checkout": {(42, 42): 0, (5, 5): 1, (1000, 1000): 2, (100, 100): "ASK"},
+        "settings": {(5, 5): "ASK_LANGUAGE"},
+    },
+}
+
+
+def version_1_app(
+    directory: Path, store_data: PersistenceInput | None = None
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The bot that wrote the fixtures: a settings and a checkout conversation."""
+    request = OfflineRequest()
+    bot: Any = ExtBot(
+        BOT_TOKEN, request=request, get_updates_request=request, arbitrary_callback_data=True
+    )
+    persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(
+        directory, **({} if store_data is None else {"store_data": store_data})
+    )
+    app = Application.builder().bot(bot).persistence(persistence).build()
+
+    async def language(update: Update, context: CallbackContext[Any, Any, Any, Any]) -> int:
+        assert update.message is not None
+        context.user_data["lang"] = update.message.text
+        return ConversationHandler.END
+
+    async def begin(update: Update, context: CallbackContext[Any, Any, Any, Any]) -> str:
+        return "ASK"
+
+    app.add_handler(
+        ConversationHandler(
+            entry_points=[CommandHandler("settings", begin)],
+            states={"ASK_LANGUAGE": [MessageHandler(filters.TEXT, language)]},
+            fallbacks=[],
+            name="settings",
+            persistent=True,
+        )
+    )
+    app.add_handler(
+        ConversationHandler(
+            entry_points=[CommandHandler("checkout", begin)],
+            states={state: [CommandHandler("pay", begin)] for state in (0, 1, 2, "ASK")},
+            fallbacks=[],
+            name="checkout",
+            persistent=True,
+        ),
+        group=1,
+    )
+    return app
+
+
+def private_message(app: Any, update_id: int, user: int, text: str) -> Update:
+    raw = {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1_700_000_000 + update_id,
+            "chat": {"id": user, "type": "private", "first_name": "Ann"},
+            "from": {"id": user, "is_bot": False, "first_name": "Ann"},
+            "text": text,
+        },
+    }
+    update = Update.de_json(raw, app.bot)
+    assert update is not None
+    return update
+
+
+async def loaded_state(directory: Path) -> dict[str, Any]:
+    reader: JsonPersistence[Any, Any, Any] = JsonPersistence(directory, read_only=True)
+    return {
+        "user_data": await reader.get_user_data(),
+        "chat_data": await reader.get_chat_data(),
+        "bot_data": await reader.get_bot_data(),
+        "callback_data": await reader.get_callback_data(),
+        "conversations": {
+            name: await reader.get_conversations(name) for name in ("checkout", "settings")
+        },
+    }
+
+
+def version_of(path: Path) -> int:
+    raw = path.read_bytes()
+    if raw.startswith(b"[{"):
+        assert raw.startswith(b'[{"jsonpersist":2,"category":"%s"}\n' % path.stem.encode())
+        return 2
+    assert b'"jsonpersist": 1,' in raw
+    return 1
+
+
+async def test_a_version_1_directory_is_upgraded_by_the_saves_of_a_running_bot(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "state"
+    shutil.copytree(V1_FIXTURES, directory)
+    originals = {path.name: path.read_bytes() for path in directory.glob("*.json")}
+
+    # A bot that does not store user data never reads nor writes its file.
+    app = version_1_app(directory, PersistenceInput(user_data=False))
+    async with app:
+        assert_same(dict(app.chat_data), V1_STATE["chat_data"])
+    assert (directory / "user_data.json").read_bytes() == originals["user_data.json"]
+
+    # Started and stopped without an update: the flush at the stop writes every category it
+    # loaded as version 2, with the same contents.
+    app = version_1_app(directory)
+    async with app:
+        assert_same(dict(app.user_data), V1_STATE["user_data"])
+        assert_same(dict(app.chat_data), V1_STATE["chat_data"])
+        assert_same(dict(app.bot_data), V1_STATE["bot_data"])
+    assert {path.name: version_of(path) for path in directory.glob("*.json")} == dict.fromkeys(
+        originals, 2
+    )
+    assert_same(await loaded_state(directory), V1_STATE)
+    upgraded = {path.name: path.read_bytes() for path in directory.glob("*.json")}
+
+    # User 5 answers the settings conversation: their user data, their (new) private chat and
+    # the conversation change, and nothing else.
+    app = version_1_app(directory)
+    async with app:
+        await app.process_update(private_message(app, 1, 5, "de"))
+        await app.update_persistence()
+    changed = {
+        path.name for path in directory.glob("*.json") if path.read_bytes() != upgraded[path.name]
+    }
+    assert changed == {"chat_data.json", "conversations.json", "user_data.json"}
+    expected = copy.deepcopy(V1_STATE)
+    expected["user_data"][5]["lang"] = "de"
+    expected["chat_data"][5] = {}
+    del expected["conversations"]["settings"][5, 5]
+    assert_same(await loaded_state(directory), expected)
+    lines = (directory / "conversations.json").read_text().splitlines()
+    assert lines[1:] == [
+        ',["checkout",[5,5],1]',
+        ',["checkout",[42,42],0]',
+        ',["checkout",[100,100],"ASK"]',
+        ',["checkout",[1000,1000],2]',
+        "]",
+    ]
