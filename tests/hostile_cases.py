@@ -1,10 +1,11 @@
 """The hostile corpus: state files no parser should trust, shared by the tests that load them.
 
 ``CASES`` are small files of the kinds JSONTestSuite collects (syntax that some parsers accept,
-encodings, numbers at the edges of every representation) plus jsonpersist's own: the envelope,
-the tags, ids and set items chosen to share one hash, names of things a file must never reach,
-and Telegram classes whose constructor would look a path up. ``GENERATED`` are files of up to
-1 MB built to make a loader quadratic (hash flooding), made on demand.
+encodings, numbers at the edges of every representation) plus jsonpersist's own: the header
+and the entries of format version 2 (and the envelope of version 1, still read), git's conflict
+markers, the tags, ids, keys and set items chosen to share one hash, names of things a file
+must never reach, and Telegram classes whose constructor would look a path up. ``GENERATED``
+are files of up to 1 MB built to make a loader quadratic (hash flooding), made on demand.
 
 ``tests/test_hostile.py`` loads each one with a persistence; ``tests/test_cli_hostile.py``
 runs every command of the command line over them.
@@ -30,12 +31,20 @@ __all__ = (
     "envelope",
     "member",
     "nested",
+    "v2",
 )
 
 CORRUPT = "corrupt"
 
 
+def v2(category: str, *entries: bytes, version: bytes = b"2") -> bytes:
+    """A file of format version 2 as a person might write it (the loader's strict path)."""
+    header = b'{"jsonpersist": %s, "category": "%s"}' % (version, category.encode())
+    return b"[" + b",\n ".join([header, *entries]) + b"]\n"
+
+
 def envelope(category: str, data: bytes, version: bytes = b"1") -> bytes:
+    """A file of format version 1: one object around the category's data."""
     return b'{"jsonpersist": %s, "category": "%s", "data": %s}' % (
         version,
         category.encode(),
@@ -44,8 +53,8 @@ def envelope(category: str, data: bytes, version: bytes = b"1") -> bytes:
 
 
 def member(value: bytes) -> bytes:
-    """A bot_data file whose member "v" is ``value``."""
-    return envelope("bot_data", b'{"v": ' + value + b"}")
+    """A bot_data file whose key "v" is ``value``."""
+    return v2("bot_data", b'["v", ' + value + b"]")
 
 
 @dataclass(frozen=True)
@@ -57,8 +66,16 @@ class Case:
     xfail: str = ""
 
 
+HEAD = b'[{"jsonpersist":2,"category":"%s"}\n'
+
+
 def canonical_bot_data(value: bytes) -> bytes:
     """A bot_data file laid out exactly as jsonpersist writes it (the loader's fast path)."""
+    return HEAD % b"bot_data" + b',["v",%s]\n]\n' % value
+
+
+def canonical_v1_bot_data(value: bytes) -> bytes:
+    """A bot_data file laid out exactly as jsonpersist 1 wrote it."""
     return (
         b'{\n  "jsonpersist": 1,\n  "category": "bot_data",\n  "data": {\n    "v": %s\n  }\n}\n'
         % value
@@ -74,12 +91,8 @@ MERSENNE_61 = 2**61 - 1
 
 
 def canonical(category: str, lines: list[bytes]) -> bytes:
-    """A user or chat data file laid out exactly as jsonpersist writes it (the fast path)."""
-    body = b",\n".join(b"    " + line for line in lines)
-    return b'{\n  "jsonpersist": 1,\n  "category": "%s",\n  "data": {\n%s\n  }\n}\n' % (
-        category.encode(),
-        body,
-    )
+    """A file laid out exactly as jsonpersist writes it (the fast path), from its entries."""
+    return HEAD % category.encode() + b"".join(b",%b\n" % line for line in lines) + b"]\n"
 
 
 def objects(value: Any) -> bytes:
@@ -116,11 +129,12 @@ CASES = [
     Case("two-documents", member(b"1") + member(b"2")),
     Case("line-comment", b"// c\n" + member(b"1")),
     Case("block-comment", member(b"/* c */ 1")),
-    Case("trailing-comma-object", envelope("bot_data", b'{"v": 1,}')),
+    Case("trailing-comma-object", member(b'{"a": 1,}')),
+    Case("trailing-comma-entries", v2("bot_data", b'["v", 1]', b"")),
     Case("trailing-comma-array", member(b"[1, 2,]")),
     Case("missing-comma", member(b"[1 2]")),
-    Case("single-quotes", envelope("bot_data", b"{'v': 1}")),
-    Case("unquoted-key", envelope("bot_data", b"{v: 1}")),
+    Case("single-quotes", v2("bot_data", b"['v', 1]")),
+    Case("unquoted-key", member(b"{v: 1}")),
     Case("unclosed-string", member(b'"abc')),
     Case("unclosed-object", member(b'{"a": 1')),
     # ---------------------------------------------------------------- strings and bytes
@@ -178,88 +192,192 @@ CASES = [
     Case("depth-242-canonical", canonical_bot_data(nested(242))),
     Case("depth-250-objects-canonical", canonical_bot_data(b'{"a":' * 250 + b"1" + b"}" * 250)),
     # ---------------------------------------------------------------- duplicate keys
-    Case("duplicate-member", envelope("bot_data", b'{"v": 1, "v": 2}')),
+    Case("duplicate-member", v2("bot_data", b'["v", 1]', b'["v", 2]')),
     Case("duplicate-nested", member(b'{"a": 1, "a": 1}')),
-    Case("duplicate-envelope", envelope("bot_data", b"{}")[:-1] + b', "data": {}}'),
     Case(
-        "duplicate-version",
-        b'{"jsonpersist": 1, "jsonpersist": 2, "category": "bot_data", "data": {}}',
+        "duplicate-header-key",
+        b'[{"jsonpersist": 2, "category": "bot_data", "category": "bot_data"}]',
     ),
+    Case("duplicate-version", b'[{"jsonpersist": 2, "jsonpersist": 1, "category": "bot_data"}]'),
     Case("duplicate-tag", member(b'{"$tuple": [1], "$tuple": [2]}')),
     Case("duplicate-in-escape", member(b'{"$": {"$a": 1, "$a": 2}}')),
+    Case("duplicate-user-id", v2("user_data", b"[7, {}]", b'[7, {"a": 1}]'), category="user_data"),
     Case(
-        "duplicate-user-id",
-        envelope("user_data", b'{"7": {}, "7": {"a": 1}}'),
+        "duplicate-user-id-canonical",
+        canonical("user_data", [b"[7,{}]", b"[7,{}]"]),
         category="user_data",
     ),
     Case("duplicate-dict-key", member(b'{"$dict": [[1, "a"], [1, "b"]]}')),
+    Case("duplicate-dict-key-and-member", member(b'{"$dict": [["a", 1]], "a": 2}')),
     Case(
-        "duplicate-handler",
-        envelope("conversations", b'{"c": {}, "c": {}}'),
+        "duplicate-conversation",
+        v2("conversations", b'["c", [1, 1], 1]', b'["c", [1, 1], 2]'),
         category="conversations",
     ),
-    Case(
-        "user-id-leading-zero", envelope("user_data", b'{"7": {}, "07": {}}'), category="user_data"
-    ),
-    Case("user-id-plus", envelope("user_data", b'{"+7": {}}'), category="user_data"),
-    Case("user-id-spaces", envelope("user_data", b'{" 7": {}}'), category="user_data"),
+    Case("duplicate-bot-key-int-float", v2("bot_data", b'[1, "a"]', b'[1.0, "b"]')),
+    Case("duplicate-bot-key-int-true", v2("bot_data", b'[1, "a"]', b'[true, "b"]')),
+    Case("duplicate-bot-key-int-tag", v2("bot_data", b'[5, "a"]', b'[{"$int": "5"}, "b"]')),
+    Case("user-id-leading-zero", v2("user_data", b"[7, {}]", b"[07, {}]"), category="user_data"),
+    Case("user-id-plus", v2("user_data", b"[+7, {}]"), category="user_data"),
+    Case("user-id-string", v2("user_data", b'["7", {}]'), category="user_data"),
+    Case("user-id-float", v2("user_data", b"[7.0, {}]"), category="user_data"),
+    Case("user-id-float-canonical", canonical("user_data", [b"[7.0,{}]"]), category="user_data"),
+    Case("user-id-exponent", v2("user_data", b"[7e0, {}]"), category="user_data"),
+    Case("user-id-true", v2("user_data", b"[true, {}]"), category="user_data"),
+    Case("user-id-null", v2("user_data", b"[null, {}]"), category="user_data"),
     Case(
         "user-id-arabic-digits",
-        envelope("user_data", '{"\u0667": {}}'.encode()),
+        v2("user_data", '["\u0667", {}]'.encode()),
         category="user_data",
     ),
+    Case("user-id-double-minus", v2("user_data", b"[--5, {}]"), category="user_data"),
+    Case("chat-id-double-minus", v2("chat_data", b"[--100, {}]"), category="chat_data"),
+    Case("user-id-minus-only", v2("user_data", b"[-, {}]"), category="user_data"),
+    Case("user-id-underscore", v2("user_data", b"[1_0, {}]"), category="user_data"),
     Case(
-        "user-id-double-minus",
-        envelope("user_data", b'{"--5": {}}'),
+        "user-ids-out-of-order-canonical",
+        canonical("user_data", [b"[9,{}]", b"[7,{}]"]),
+        {7: {}, 9: {}},
         category="user_data",
     ),
-    Case(
-        "chat-id-double-minus",
-        envelope("chat_data", b'{"--100": {}}'),
-        category="chat_data",
-    ),
-    Case("user-id-minus-only", envelope("user_data", b'{"-": {}}'), category="user_data"),
-    Case("user-id-underscore", envelope("user_data", b'{"1_0": {}}'), category="user_data"),
-    # --------------------------------------------------------------------- the envelope
+    # ----------------------------------------------------------------------- the header
     Case("top-level-array", b"[]"),
     Case("top-level-null", b"null"),
     Case("top-level-string", b'"bot_data"'),
     Case("top-level-number", b"1"),
-    Case("missing-data", b'{"jsonpersist": 1, "category": "bot_data"}'),
-    Case("extra-key", envelope("bot_data", b"{}")[:-1] + b', "extra": 1}'),
-    Case("other-category", envelope("chat_data", b"{}")),
-    Case("category-not-a-string", b'{"jsonpersist": 1, "category": ["bot_data"], "data": {}}'),
-    Case("version-2", envelope("bot_data", b"{}", b"2")),
-    Case("version-0", envelope("bot_data", b"{}", b"0")),
-    Case("version-string", envelope("bot_data", b"{}", b'"1"')),
-    Case("version-float", envelope("bot_data", b"{}", b"1.0")),
-    Case("version-true", envelope("bot_data", b"{}", b"true")),
-    Case("version-huge", envelope("bot_data", b"{}", b"1" * 30)),
-    Case("bot-data-list", envelope("bot_data", b"[1]")),
-    Case("user-data-list", envelope("user_data", b"[]"), category="user_data"),
-    Case("user-entry-list", envelope("user_data", b'{"7": [1]}'), category="user_data"),
+    Case("header-missing-category", b'[{"jsonpersist": 2}]'),
+    Case("header-missing-version", b'[{"category": "bot_data"}]'),
+    Case("header-extra-key", b'[{"jsonpersist": 2, "category": "bot_data", "data": {}}]'),
+    Case("header-not-first", b'[["v", 1], {"jsonpersist": 2, "category": "bot_data"}]'),
+    Case("header-an-array", b'[["jsonpersist", 2, "category", "bot_data"]]'),
+    Case("other-category", v2("chat_data")),
+    Case("category-not-a-string", b'[{"jsonpersist": 2, "category": ["bot_data"]}]'),
+    Case("version-3", v2("bot_data", version=b"3")),
+    Case("version-0", v2("bot_data", version=b"0")),
+    Case("version-1-as-an-array", v2("bot_data", version=b"1")),
+    Case("version-string", v2("bot_data", version=b'"2"')),
+    Case("version-float", v2("bot_data", version=b"2.0")),
+    Case("version-true", v2("bot_data", version=b"true")),
+    Case("version-huge", v2("bot_data", version=b"2" * 30)),
+    Case("entry-an-object", v2("bot_data", b'{"v": 1}')),
+    Case("entry-empty", v2("bot_data", b"[]")),
+    Case("entry-a-number", v2("bot_data", b"5")),
+    Case("bot-data-key-and-two-values", v2("bot_data", b'["v", 1, 2]')),
+    Case("bot-data-key-unhashable", v2("bot_data", b"[[1], 2]")),
+    Case("bot-data-key-a-set", v2("bot_data", b'[{"$set": [1]}, 2]')),
+    Case("bot-data-key-bad-tag", v2("bot_data", b'[{"$nope": 1}, 2]')),
+    Case("bot-data-whole-list", v2("bot_data", b"[[1]]")),
+    Case("bot-data-whole-and-keyed", v2("bot_data", b"[{}]", b'["v", 1]')),
+    Case("user-entry-no-id", v2("user_data", b"[{}]"), category="user_data"),
+    Case("user-entry-list", v2("user_data", b"[7, [1]]"), category="user_data"),
     Case(
-        "callback-data-list",
-        envelope("callback_data", b"[]"),
+        "callback-entry-short", v2("callback_data", b'["keyboard", "k"]'), category="callback_data"
+    ),
+    Case(
+        "callback-entry-kind-unknown",
+        v2("callback_data", b'["button", "k", [1.0, {}]]'),
         category="callback_data",
     ),
     Case(
         "callback-keyboard-short",
-        envelope("callback_data", b'{"keyboards": [["k", 1.0]], "queries": {}}'),
+        v2("callback_data", b'["keyboard", "k", [1.0]]'),
         category="callback_data",
     ),
     Case(
         "callback-time-beyond-float",
-        envelope(
-            "callback_data",
-            b'{"keyboards": [["k", {"$int": "' + b"9" * 400 + b'"}, {}]], "queries": {}}',
-        ),
+        v2("callback_data", b'["keyboard", "k", [{"$int": "' + b"9" * 400 + b'"}, {}]]'),
         category="callback_data",
     ),
-    Case("conversations-list", envelope("conversations", b'{"c": [1]}'), category="conversations"),
+    Case(
+        "callback-query-not-a-string",
+        v2("callback_data", b'["query", "q", 5]'),
+        category="callback_data",
+    ),
+    Case("conversation-no-key", v2("conversations", b'["c", [1, 1]]'), category="conversations"),
+    Case(
+        "conversation-key-a-tuple-tag",
+        v2("conversations", b'["c", {"$tuple": [1, 1]}, 1]'),
+        category="conversations",
+    ),
     Case(
         "conversation-key-unhashable",
+        v2("conversations", b'["c", [[1]], 1]'),
+        category="conversations",
+    ),
+    Case(
+        "conversation-key-float",
+        v2("conversations", b'["c", [1.5], 1]'),
+        category="conversations",
+    ),
+    Case(
+        "conversation-handler-not-a-string",
+        v2("conversations", b"[1, [1], 1]"),
+        category="conversations",
+    ),
+    # ------------------------------------------------------------- merge conflicts
+    Case(
+        "merge-conflict",
+        HEAD % b"bot_data" + b'<<<<<<< ours\n,["v",1]\n=======\n,["v",2]\n>>>>>>> theirs\n]\n',
+    ),
+    Case(
+        "merge-conflict-unterminated",
+        HEAD % b"bot_data" + b'<<<<<<< ours\n,["v",1]\n=======\n',
+    ),
+    # ------------------------------------------------ version 1, still read (strictly)
+    Case("v1-duplicate-member", envelope("bot_data", b'{"v": 1, "v": 2}')),
+    Case("v1-duplicate-envelope", envelope("bot_data", b"{}")[:-1] + b', "data": {}}'),
+    Case(
+        "v1-duplicate-user-id",
+        envelope("user_data", b'{"7": {}, "7": {"a": 1}}'),
+        category="user_data",
+    ),
+    Case(
+        "v1-user-id-leading-zero",
+        envelope("user_data", b'{"7": {}, "07": {}}'),
+        category="user_data",
+    ),
+    Case("v1-user-id-spaces", envelope("user_data", b'{" 7": {}}'), category="user_data"),
+    Case(
+        "v1-user-id-beyond-i64",
+        envelope("user_data", b'{"9223372036854775808": {}}'),
+        category="user_data",
+    ),
+    Case("v1-missing-data", b'{"jsonpersist": 1, "category": "bot_data"}'),
+    Case("v1-extra-key", envelope("bot_data", b"{}")[:-1] + b', "extra": 1}'),
+    Case("v1-other-category", envelope("chat_data", b"{}")),
+    Case("v1-version-2", envelope("bot_data", b"{}", b"2")),
+    Case("v1-version-true", envelope("bot_data", b"{}", b"true")),
+    Case("v1-user-data-list", envelope("user_data", b"[]"), category="user_data"),
+    Case("v1-callback-data-list", envelope("callback_data", b"[]"), category="callback_data"),
+    Case(
+        "v1-callback-keyboard-short",
+        envelope("callback_data", b'{"keyboards": [["k", 1.0]], "queries": {}}'),
+        category="callback_data",
+    ),
+    Case(
+        "v1-conversations-list", envelope("conversations", b'{"c": [1]}'), category="conversations"
+    ),
+    Case(
+        "v1-conversation-key-unhashable",
         envelope("conversations", b'{"c": {"$dict": [[[1], 2]]}}'),
+        category="conversations",
+    ),
+    Case("v1-member", envelope("bot_data", b'{"v": {"$tuple": [1, "a"]}}'), (1, "a")),
+    Case(
+        "v1-set-33-colliding-ints",
+        envelope("bot_data", b'{"v": ' + tagged("$set", colliding_ints(33)) + b"}"),
+    ),
+    Case(
+        "v1-user-ids-colliding",
+        envelope("user_data", objects({str(k * MERSENNE_61): {} for k in range(5, 8)})),
+        category="user_data",
+    ),
+    Case(
+        "v1-conversation-keys-colliding",
+        envelope(
+            "conversations",
+            objects({"c": {"$dict": [[{"$tuple": [key, 1]}, 1] for key in colliding_ints(33)]}}),
+        ),
         category="conversations",
     ),
     # -------------------------------------------------------------------------- tags
@@ -315,28 +433,25 @@ CASES = [
     Case("obj-not-a-string", member(b'{"$obj": {"a": 1}, "data": 1}')),
     # ------------------------------------------------------- ids beyond Telegram's range
     Case(
-        "user-id-beyond-i64",
-        envelope("user_data", b'{"9223372036854775808": {}}'),
-        category="user_data",
+        "user-id-beyond-i64", v2("user_data", b"[9223372036854775808, {}]"), category="user_data"
     ),
     Case(
-        "user-id-below-i64",
-        envelope("user_data", b'{"-9223372036854775809": {}}'),
-        category="user_data",
+        "user-id-below-i64", v2("user_data", b"[-9223372036854775809, {}]"), category="user_data"
     ),
-    Case(
-        "chat-id-u64-max",
-        envelope("chat_data", b'{"18446744073709551615": {}}'),
-        category="chat_data",
-    ),
+    Case("chat-id-u64-max", v2("chat_data", b"[18446744073709551615, {}]"), category="chat_data"),
     Case(
         "user-id-beyond-i64-canonical",
-        canonical("user_data", [b'"18446744073709551616": {}']),
+        canonical("user_data", [b"[18446744073709551616,{}]"]),
+        category="user_data",
+    ),
+    Case(
+        "user-id-u64-max-canonical",
+        canonical("user_data", [b"[18446744073709551615,{}]"]),
         category="user_data",
     ),
     Case(
         "user-ids-colliding",
-        envelope("user_data", objects({str(k * MERSENNE_61): {} for k in range(5, 8)})),
+        v2("user_data", *(b"[%d, {}]" % (k * MERSENNE_61) for k in range(5, 8))),
         category="user_data",
     ),
     # ----------------------------------------------- set items and dict keys sharing a hash
@@ -375,11 +490,22 @@ CASES = [
     ),
     Case(
         "conversation-keys-colliding",
-        envelope(
-            "conversations",
-            objects({"c": {"$dict": [[{"$tuple": [key, 1]}, 1] for key in colliding_ints(33)]}}),
-        ),
+        v2("conversations", *(b'["c", [%b, 1], 1]' % objects(key) for key in colliding_ints(33))),
         category="conversations",
+    ),
+    Case(
+        "bot-data-keys-33-colliding",
+        v2("bot_data", *(b"[%b, 0]" % objects(key) for key in colliding_ints(33))),
+    ),
+    Case(
+        "bot-data-keys-33-colliding-canonical",
+        canonical(
+            "bot_data", [b"[%b,0]" % objects(key).replace(b" ", b"") for key in colliding_ints(33)]
+        ),
+    ),
+    Case(
+        "bot-data-keys-33-colliding-tuples",
+        v2("bot_data", *(b'[{"$tuple": [%b]}, 0]' % objects(key) for key in colliding_ints(33))),
     ),
     # ------------------------------------------------ values the encoder never writes twice
     Case("set-duplicate", member(b'{"$set": [1, 1]}')),
@@ -440,6 +566,11 @@ CASES = [
     # ------------------------------------------------- valid files a parser must not refuse
     Case(
         "orjson-failed-to-allocate",
+        canonical_v1_bot_data(b"[" + b",".join([b"[1]"] * 1300) + b"]"),
+        [[1]] * 1300,
+    ),
+    Case(
+        "a-thousand-small-arrays-canonical",
         canonical_bot_data(b"[" + b",".join([b"[1]"] * 1300) + b"]"),
         [[1]] * 1300,
     ),
@@ -467,15 +598,17 @@ class Generated:
     expect: str = CORRUPT  # or LOADS
 
 
-def filled(head: bytes, items: Callable[[int], bytes], tail: bytes) -> bytes:
+def filled(
+    head: bytes, items: Callable[[int], bytes], tail: bytes, separator: bytes = b","
+) -> bytes:
     """``head``, as many ``items(0), items(1)...`` (comma separated) as fit, then ``tail``."""
     parts, size, index = [], len(head) + len(tail), 0
     while True:
         item = items(index)
-        if size + len(item) + 1 > MAX_GENERATED_SIZE:
-            return head + b",".join(parts) + tail
+        if size + len(item) + len(separator) > MAX_GENERATED_SIZE:
+            return head + separator.join(parts) + tail
         parts.append(item)
-        size += len(item) + 1
+        size += len(item) + len(separator)
         index += 1
 
 
@@ -489,18 +622,21 @@ def big_int(index: int, start: int = 9) -> bytes:
 
 
 def bot_data_set(tag: str, items: Callable[[int], bytes]) -> Callable[[], bytes]:
-    head = b'{"jsonpersist": 1, "category": "bot_data", "data": {"v": {"' + tag.encode() + b'": ['
-    return lambda: filled(head, items, b"]}}}")
+    head = b'[{"jsonpersist": 2, "category": "bot_data"}, ["v", {"' + tag.encode() + b'": ['
+    return lambda: filled(head, items, b"]}]]")
 
 
-def ids(category: str, sign: int, canonical_layout: bool = False) -> Callable[[], bytes]:
+def ids(category: str, sign: int, layout: str = "") -> Callable[[], bytes]:
     """A user or chat data file of ids that all share one hash (k * (2**61 - 1))."""
-    if canonical_layout:  # as jsonpersist writes it: the loader's fast path
-        head = b'{\n  "jsonpersist": 1,\n  "category": "%s",\n  "data": {' % category.encode()
-        line = b'\n    "%d": {}'
-        return lambda: filled(head, lambda i: line % (sign * (i + 5) * MERSENNE_61), b"\n  }\n}\n")
-    head = b'{"jsonpersist": 1, "category": "%s", "data": {' % category.encode()
-    return lambda: filled(head, lambda i: b'"%d": {}' % (sign * (i + 5) * MERSENNE_61), b"}}")
+    if layout == "canonical":  # as jsonpersist writes it: the loader's fast path
+        head = HEAD % category.encode()
+        line = b",[%d,{}]\n"
+        return lambda: filled(head, lambda i: line % (sign * (i + 5) * MERSENNE_61), b"]\n", b"")
+    if layout == "v1":
+        head = b'{"jsonpersist": 1, "category": "%s", "data": {' % category.encode()
+        return lambda: filled(head, lambda i: b'"%d": {}' % (sign * (i + 5) * MERSENNE_61), b"}}")
+    head = b'[{"jsonpersist": 2, "category": "%s"}, ' % category.encode()
+    return lambda: filled(head, lambda i: b"[%d, {}]" % (sign * (i + 5) * MERSENNE_61), b"]")
 
 
 def many_sets_at_the_bound() -> bytes:
@@ -512,7 +648,20 @@ def many_sets_at_the_bound() -> bytes:
 GENERATED = [
     Generated("user-ids-colliding-1mb", ids("user_data", 1), "user_data"),
     Generated("chat-ids-colliding-1mb", ids("chat_data", -1), "chat_data"),
-    Generated("user-ids-colliding-canonical-1mb", ids("user_data", 1, True), "user_data"),
+    Generated("user-ids-colliding-canonical-1mb", ids("user_data", 1, "canonical"), "user_data"),
+    Generated("user-ids-colliding-v1-1mb", ids("user_data", 1, "v1"), "user_data"),
+    Generated(
+        "bot-data-keys-colliding-1mb",
+        lambda: filled(
+            b'[{"jsonpersist": 2, "category": "bot_data"}, ',
+            lambda i: b"[" + big_int(i) + b", 0]",
+            b"]",
+        ),
+    ),
+    Generated(
+        "bot-data-keys-colliding-canonical-1mb",
+        lambda: filled(HEAD % b"bot_data", lambda i: b",[" + big_int(i) + b",0]\n", b"]\n", b""),
+    ),
     Generated("set-of-colliding-ints-1mb", bot_data_set("$set", big_int)),
     Generated("frozenset-of-colliding-ints-1mb", bot_data_set("$frozenset", big_int)),
     Generated(
@@ -540,6 +689,15 @@ GENERATED = [
     Generated(
         "conversation-keys-colliding-1mb",
         lambda: filled(
+            b'[{"jsonpersist": 2, "category": "conversations"}, ',
+            lambda i: b'["c",[' + big_int(i) + b",1],1]",
+            b"]",
+        ),
+        "conversations",
+    ),
+    Generated(
+        "conversation-keys-colliding-v1-1mb",
+        lambda: filled(
             b'{"jsonpersist": 1, "category": "conversations", "data": {"c": {"$dict": [',
             lambda i: b'[{"$tuple":[' + big_int(i) + b",1]},1]",
             b"]}}}",
@@ -555,11 +713,16 @@ GENERATED = [
     Generated(
         "user-ids-distinct-1mb",
         lambda: filled(
-            b'{"jsonpersist": 1, "category": "user_data", "data": {',
-            lambda i: b'"%d": {}' % (i * 1_000_003),
-            b"}}",
+            b'[{"jsonpersist": 2, "category": "user_data"}, ',
+            lambda i: b"[%d, {}]" % (i * 1_000_003),
+            b"]",
         ),
         "user_data",
+        expect=LOADS,
+    ),
+    Generated(
+        "bot-data-keys-distinct-1mb",
+        lambda: filled(HEAD % b"bot_data", lambda i: b',["k%07d",0]\n' % i, b"]\n", b""),
         expect=LOADS,
     ),
 ]

@@ -1,11 +1,12 @@
 """Hostile state files: JSON edge cases, deep nesting, huge numbers and a file of hundreds of MB.
 
 The corpus follows the kinds of cases JSONTestSuite collects (syntax that some parsers accept,
-encodings, numbers at the edges of every representation) plus jsonpersist's own: the envelope
-(format version, category), the tags, and names of things a file must never reach. Each case
-either raises :class:`~jsonpersist.CorruptStateError` naming the file, or loads the one value
-the JSON standard gives it; every load is bounded in time, the big files in memory too, and no
-file is ever rewritten.
+encodings, numbers at the edges of every representation) plus jsonpersist's own: the header
+(format version, category), the entries and their keys, git's conflict markers, the envelope of
+version 1, the tags, and names of things a file must never reach. Each case either raises
+:class:`~jsonpersist.CorruptStateError` naming the file, or loads the one value the JSON
+standard gives it; every load is bounded in time, the big files in memory too, and no file that
+was refused is ever rewritten (a valid version-1 file is, as version 2, at the flush).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from hostile_cases import (
     Case,
     Generated,
     member,
+    v2,
 )
 
 from jsonpersist import CorruptStateError, JsonPersistence, UnsupportedTypeError
@@ -96,14 +98,23 @@ async def test_hostile_file(case: Case, tmp_path: Path) -> None:
             with pytest.raises(CorruptStateError):
                 await update(persistence, case.category)
         else:
-            value = (await timed_load(persistence, case.category))["v"]
+            value = await timed_load(persistence, case.category)
+            if case.category == "bot_data":
+                value = value["v"]
             assert value == case.expect
             assert type(value) is type(case.expect)
             if isinstance(value, float):
                 assert math.copysign(1, value) == math.copysign(1, case.expect)
     finally:
         await persistence.flush()
-    assert path.read_bytes() == case.raw, "a hostile file was rewritten"
+    if case.expect is not CORRUPT and case.raw.startswith(b"{"):  # version 1: now version 2
+        assert path.read_bytes().startswith(
+            b'[{"jsonpersist":2,"category":"%s"}\n' % (case.category.encode())
+        )
+        again = await timed_load(JsonPersistence(tmp_path, read_only=True), case.category)
+        assert (again["v"] if case.category == "bot_data" else again) == case.expect
+    else:
+        assert path.read_bytes() == case.raw, "a hostile file was rewritten"
 
 
 @pytest.mark.parametrize("generated", GENERATED, ids=[g.id for g in GENERATED])
@@ -124,7 +135,10 @@ async def test_a_file_of_up_to_1_mb_loads_or_is_refused_within_a_second(
         with pytest.raises(CorruptStateError) as raised:
             await timed_load(persistence, generated.category)
         assert raised.value.file == path
-        assert "64-bit" in str(raised.value) or "share one hash" in str(raised.value)
+        message = str(raised.value)
+        assert any(
+            reason in message for reason in ("64-bit", "-2**63 to 2**63 - 1", "share one hash")
+        )
     else:
         value = await timed_load(persistence, generated.category)
         assert len(value) > 0
@@ -133,13 +147,18 @@ async def test_a_file_of_up_to_1_mb_loads_or_is_refused_within_a_second(
 
 @pytest.mark.parametrize("text", ["9223372036854775807", "-9223372036854775808"])
 async def test_the_edges_of_the_64_bit_range_are_ids(text: str, tmp_path: Path) -> None:
-    (tmp_path / "user_data.json").write_bytes(
-        b'{"jsonpersist": 1, "category": "user_data", "data": {"%s": {"a": 1}}}' % text.encode()
-    )
+    (tmp_path / "user_data.json").write_bytes(v2("user_data", b'[%s, {"a": 1}]' % text.encode()))
     assert await JsonPersistence(tmp_path, read_only=True).get_user_data() == {int(text): {"a": 1}}
 
 
 async def test_a_user_id_beyond_64_bits_is_named(tmp_path: Path) -> None:
+    (tmp_path / "user_data.json").write_bytes(v2("user_data", b"[5, {}]", b"[%d, {}]" % 2**64))
+    with pytest.raises(CorruptStateError, match=r"-2\*\*63 to 2\*\*63 - 1") as raised:
+        await JsonPersistence(tmp_path, read_only=True).get_user_data()
+    assert raised.value.where == "entry 2"
+
+
+async def test_a_user_id_beyond_64_bits_in_a_version_1_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "user_data.json").write_bytes(
         b'{"jsonpersist": 1, "category": "user_data", "data": {"5": {}, "%d": {}}}' % 2**64
     )
@@ -165,7 +184,11 @@ def test_the_corpus_covers_the_issue() -> None:
         "bom",
         "invalid-utf8-ff",
         "top-level-array",
-        "version-2",
+        "version-3",
+        "merge-conflict",
+        "duplicate-bot-key-int-float",
+        "bot-data-keys-33-colliding",
+        "v1-duplicate-user-id",
         "unknown-tag",
         "lone-high-surrogate",
         "overlong-utf8-slash",
@@ -287,12 +310,10 @@ def big_string_file(path: Path, megabytes: int) -> int:
     """A valid bot_data file holding one string of ``megabytes`` MB; returns its size."""
     chunk = b"a" * MIB
     with path.open("wb") as file:
-        file.write(
-            b'{\n  "jsonpersist": 1,\n  "category": "bot_data",\n  "data": {\n    "blob": "'
-        )
+        file.write(b'[{"jsonpersist":2,"category":"bot_data"}\n,["blob","')
         for _ in range(megabytes):
             file.write(chunk)
-        file.write(b'"\n  }\n}\n')
+        file.write(b'"]\n]\n')
     return path.stat().st_size
 
 
