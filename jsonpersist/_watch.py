@@ -30,24 +30,48 @@ __all__ = ("Watcher",)
 class _Watched:
     """What watch mode knows of one category file."""
 
-    __slots__ = ("base", "edit_error", "incoming")
+    __slots__ = ("_known", "base", "edit_error", "incoming")
 
-    def __init__(self) -> None:
+    def __init__(self, base: Lines | None = None) -> None:
         # The lines of the file as last loaded, written or merged: the base of a merge.
-        self.base: Lines = {}
+        self.base: Lines = {} if base is None else base
+        # The key of each line of base (without its newline), made when first needed.
+        self._known: dict[bytes, Any] | None = None
         # Entries someone else changed that the application has not been given yet.
         self.incoming: dict[Any, Any] = {}
         # A malformed edit: the category is not written until the file changes again.
         self.edit_error: CorruptStateError | None = None
 
+    def known(self) -> dict[bytes, Any]:
+        """The key of each line of :attr:`base`, by the line without its newline."""
+        if self._known is None:
+            self._known = {line[:-1]: key for key, line in self.base.items()}
+        return self._known
+
+    def set_base(self, key: Any, line: bytes | None) -> None:
+        """Changes one entry of the base (:obj:`None`: removes it)."""
+        old = self.base.pop(key, None)
+        if self._known is not None and old is not None:
+            self._known.pop(old[:-1], None)
+        if line is not None:
+            self.base[key] = line
+            if self._known is not None:
+                self._known[line[:-1]] = key
+
+    def replace_base(self, base: Lines) -> None:
+        """Takes a whole new base."""
+        self.base, self._known = base, None
+
 
 class _Edit:
     """Someone's version of a file, and the entries they changed: key -> (line, value)."""
 
-    __slots__ = ("changes", "theirs")
+    __slots__ = ("changes", "keys", "theirs", "whole")
 
-    def __init__(self, theirs: Lines) -> None:
-        self.theirs = theirs
+    def __init__(self, theirs: Lines, keys: set[Any], whole: bool) -> None:
+        self.theirs = theirs  # their lines: all, or (not whole) those of the changed entries
+        self.keys = keys  # the entries that differ from the base
+        self.whole = whole  # whether the whole file was parsed (else only changed lines)
         self.changes: dict[Any, tuple[bytes | None, Any]] = {}
 
 
@@ -77,8 +101,8 @@ class Watcher:
     # -------------------------------------------------------------------- hooks (thread)
 
     def _loaded(self, state: CategoryState) -> None:
-        watched = self._files[state.category.name] = _Watched()
-        watched.base = dict(state.lines)
+        watched = self._files[state.category.name] = _Watched(dict(state.lines))
+        watched.known()  # made here, in the loading thread, not at the first edit
 
     def before_write(self, state: CategoryState) -> CorruptStateError | None:
         """Merges an edit made since the last load or write; returns a malformed edit's error."""
@@ -95,14 +119,10 @@ class Watcher:
 
     def committed(self, state: CategoryState, version: Signature) -> None:
         """The changed lines are on disk now: they are the base of the next merge."""
-        base = self._files[state.category.name].base
+        watched = self._files[state.category.name]
         state.version = version
         for key in state.changed:
-            line = state.lines.get(key)
-            if line is None:
-                base.pop(key, None)
-            else:
-                base[key] = line
+            watched.set_base(key, state.lines.get(key))
         state.written()
 
     # ------------------------------------------------------------------ refresh (event loop)
@@ -182,31 +202,43 @@ class Watcher:
         store, category = self._session.store, state.category
         try:
             raw, version = store.read_version(category.file)
-            edit = self._edit_from(state, watched.base, raw)
+            edit = self._edit_from(state, watched, raw)
         except CorruptStateError as exc:
             state.version, watched.edit_error = version, exc
             return
-        watched.base = edit.theirs
+        if edit.whole:
+            watched.replace_base(edit.theirs)
+        else:
+            for key in edit.keys:
+                watched.set_base(key, edit.theirs.get(key))
         state.version, watched.edit_error = version, None
         self._apply(state, watched, edit)
 
-    def _edit_from(self, state: CategoryState, base: Lines, raw: bytes | None) -> _Edit:
-        """What someone changed: the entries of ``raw`` that differ from ``base``.
+    def _edit_from(self, state: CategoryState, watched: _Watched, raw: bytes | None) -> _Edit:
+        """What someone changed: the entries of ``raw`` that differ from the base.
+
+        Only the lines that differ from the base are parsed, when the file still has one
+        entry a line; otherwise the whole file is.
 
         Raises:
             CorruptStateError: ``raw`` does not load.
         """
-        category, entries = state.category, self._session.entries
-        parsed = (
+        category, entries, base = state.category, self._session.entries, watched.base
+        path = self._session.store.path(category.file)
+        found = (
             None
             if raw is None
-            else entries.parse(category, raw, self._session.store.path(category.file))
+            else entries.parse_changes(category, raw, path, base, watched.known())
         )
-        theirs, values = ({}, {}) if parsed is None else (parsed.lines, parsed.values)
-        edit = _Edit(theirs)
-        for key in base.keys() | theirs.keys():
-            if theirs.get(key) == base.get(key):
-                continue
+        if found is not None:
+            theirs, values, keys = found
+            edit = _Edit(theirs, keys, whole=False)
+        else:
+            parsed = None if raw is None else entries.parse(category, raw, path)
+            theirs, values = ({}, {}) if parsed is None else (parsed.lines, parsed.values)
+            keys = {key for key in base.keys() | theirs.keys() if theirs.get(key) != base.get(key)}
+            edit = _Edit(theirs, keys, whole=True)
+        for key in keys:
             ours = state.lines.get(key)
             if key in theirs and ours is not None and ours != base.get(key):
                 # Both changed this entry: merge inside it, the person's values first.
@@ -232,6 +264,8 @@ class Watcher:
             else:
                 state.set_line(key, line)
             state.changed.add(key)  # written back canonically with the bot's other changes
+            if state.copies is not None:
+                state.copies.pop(key, None)  # compared again by encoding it
             if state.category is CONVERSATIONS:
                 self._on_conversations()  # PTB's handlers keep their own states
             else:
