@@ -10,7 +10,8 @@ the merge exits 1. No entry either side kept is ever dropped.
 
 Version-1 files are read too and the result is written as version 2. A side that is not a
 state file (a damaged file, or one holding conflict markers already) makes the driver fall back
-to git's own line merge (``git merge-file``), saying so on stderr.
+to git's own line merge (``git merge-file``), saying so on stderr, and report a conflict even
+when git's merge was clean: a person checks a file jsonpersist could not read.
 """
 
 from __future__ import annotations
@@ -250,7 +251,8 @@ def merge_files(base: Path, ours: Path, theirs: Path, path: str | None = None) -
         path (:obj:`str`, optional): git's ``%P``, the file's path in the work tree.
 
     Returns:
-        :obj:`int`: 0 for a clean merge, 1 when entries conflict (or git's fallback did).
+        :obj:`int`: 0 for a clean merge, 1 when entries conflict or a side was not a state
+        file (merged by git's line merge instead).
     """
     name = Path(path).stem if path and Path(path).stem in CATEGORIES else None
     shown = path or str(ours)
@@ -293,4 +295,5 @@ def _line_merge(base: Path, ours: Path, theirs: Path) -> int:
         ],
         check=False,
     )
-    return 0 if done.returncode == 0 else 1
+    del done  # clean or not, a person looks at a file jsonpersist could not read
+    return 1
