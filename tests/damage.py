@@ -1,5 +1,8 @@
 """Representative state files and their seeded damage, for the damaged-file suites.
 
+The files of format version 2 are written by the real persistence; those of version 1 are the
+fixtures jsonpersist 1 wrote (``tests/fixtures/v1/typical``), still read.
+
 Shared by ``tests/test_damaged.py`` (loads) and ``tests/test_cli_hostile.py`` (every command),
 so that neither test module imports the other.
 """
@@ -23,6 +26,8 @@ from jsonpersist import JsonPersistence
 CATEGORIES = ("user_data", "chat_data", "bot_data", "callback_data", "conversations")
 CONVERSATION = "conv"
 MUTATIONS = 10_000
+#: Files of format version 1, written by jsonpersist 7f4ce51 (see make_v1.py there).
+V1_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v1" / "typical"
 INTERESTING = b'{}[]":,\\$-+.0123456789eEtfn \n\x00\x7f\x80\xbf\xc3\xed\xf0\xff'
 
 
@@ -62,7 +67,11 @@ def representative_values() -> dict[str, Any]:
             [("kb-1", 1700000000.5, {"b1": ("pay", 10), "b2": {1: "one"}})],
             {"query-1": "kb-1"},
         ),
-        "conversations": {(7, 7): "ASK_NAME", (8, -100123): 2},
+        "conversations": {
+            (7, 7): "ASK_NAME",
+            (8, -100123): 2,
+            (7, "AgAAAB1cAgAI"): ("STEP", {"n": 1}),  # an inline message's id is a str
+        },
     }
 
 
@@ -90,6 +99,11 @@ async def write_state(directory: Path) -> dict[str, bytes]:
     )
     await persistence.flush()
     return {name: (directory / f"{name}.json").read_bytes() for name in CATEGORIES}
+
+
+def v1_originals() -> dict[str, bytes]:
+    """The version-1 fixture of each category, by name."""
+    return {name: (V1_FIXTURES / f"{name}.json").read_bytes() for name in CATEGORIES}
 
 
 def mutate(raw: bytes, rng: random.Random) -> bytes:

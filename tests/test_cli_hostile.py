@@ -2,11 +2,12 @@
 
 Each command (``check``, ``show``, ``show --key``, ``export-pickle``, ``snapshot``, and
 ``import-pickle`` of the pickle ``export-pickle`` wrote) runs on every case of the hostile
-corpus (``tests/hostile_cases.py``), on the damaged files of ``tests/test_damaged.py`` and on
-hostile pickles. Each must end with one of the documented exit codes (0 to 3), a message on
-stderr when it fails, and no traceback. The commands run in this process through
-``jsonpersist._cli.main`` (an exception escaping it is the traceback a user would see); two
-of the issue's cases also run as real processes.
+corpus (``tests/hostile_cases.py``), on the damaged files of ``tests/test_damaged.py`` (of
+format version 2, and every 5th truncation of the version-1 fixtures) and on hostile pickles.
+Each must end with one of the documented exit codes (0 to 3), a message on stderr when it
+fails, and no traceback. The commands run in this process through ``jsonpersist._cli.main``
+(an exception escaping it is the traceback a user would see); two of the issue's cases also run
+as real processes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ DOCUMENTED = {0, 1, 2, 3}
 #: The key ``show --key`` asks for in each category's file.
 KEYS = {"user_data": "7", "chat_data": "7", "bot_data": "v", "callback_data": "k",
         "conversations": "c"}  # fmt: skip
+#: Every how many bytes a version-1 fixture is cut for the damaged sweep.
+V1_STEP = 5
 #: The damaged sweep: every truncation of each representative file, and every 10th of the
 #: seeded mutations, get the reading commands; every 10th of those the writing ones too.
 MUTATION_STEP = 10
@@ -122,6 +125,11 @@ def damaged_inputs(originals: dict[str, bytes]) -> list[tuple[str, str, bytes]]:
         for name, raw in originals.items()
         for size in range(len(raw))
     ]
+    inputs += [
+        (f"v1 {name}[:{size}]", name, raw[:size])
+        for name, raw in damaged.v1_originals().items()
+        for size in range(0, len(raw) + 1, V1_STEP)
+    ]
     mutations = damaged.mutations(originals)
     inputs += [
         (f"mutation {index} of {name}", name, raw)
@@ -144,7 +152,7 @@ def test_every_command_on_the_damaged_files(
 
 
 #: How many damaged files the sweep above runs the commands on (stated in the guarantees).
-DAMAGED_INPUTS = 1520 + 10_000 // MUTATION_STEP
+DAMAGED_INPUTS = 1381 + 242 + 10_000 // MUTATION_STEP
 
 
 # ----------------------------------------------------------------------- hostile pickles

@@ -1,5 +1,8 @@
 """Damaged state files: every truncation and 10,000 random byte mutations of real files.
 
+Format version 2 (written by the persistence) gets every sweep; the version-1 files jsonpersist 1
+wrote (kept as fixtures, still read) get every truncation.
+
 Each load either succeeds with data of the right shape (that can be saved again) or raises
 :class:`~jsonpersist.CorruptStateError` naming the file, never anything else; the file is never
 rewritten, and an update of the damaged category raises instead of replacing it.
@@ -26,6 +29,7 @@ from damage import (
     getter,
     mutations,
     representative_values,
+    v1_originals,
     write_state,
 )
 
@@ -63,6 +67,7 @@ def test_the_representative_files_round_trip(originals: dict[str, bytes], tmp_pa
     expected["conversations"] = dict(expected["conversations"])
     assert loaded == expected
     assert all(100 < len(raw) < 3000 for raw in originals.values()), "keep the sweeps fast"
+    assert all(raw.startswith(b'[{"jsonpersist":2,') for raw in originals.values())
 
 
 # --------------------------------------------------------------------------- the checks
@@ -176,6 +181,24 @@ async def test_every_truncation(name: str, originals: dict[str, bytes], tmp_path
     assert outcomes.counts[f"{name}: update refused"] == len(sample)
 
 
+@pytest.mark.parametrize("name", CATEGORIES)
+async def test_every_truncation_of_a_version_1_file(name: str, tmp_path: Path) -> None:
+    raw = v1_originals()[name]
+    assert raw.startswith(b'{\n  "jsonpersist": 1,')
+    outcomes = Outcomes()
+    loaded = [
+        size
+        for size in range(len(raw) + 1)
+        if await outcomes.load(tmp_path, name, raw[:size], f"v1 {name}[:{size}]")
+    ]
+    assert loaded == [len(raw) - 1, len(raw)]
+    sample = [size for size in range(0, len(raw), 7) if size != len(raw) - 1]
+    for size in sample:
+        await outcomes.refuse_update(tmp_path, name, raw[:size], f"v1 {name}[:{size}]")
+    assert outcomes.failures == []
+    assert outcomes.counts[f"{name}: update refused"] == len(sample)
+
+
 async def test_random_mutations(originals: dict[str, bytes], tmp_path: Path) -> None:
     outcomes = Outcomes()
     started = time.perf_counter()
@@ -207,19 +230,38 @@ async def test_random_mutations_are_never_overwritten(
 
 
 WRONG_SHAPES = {
+    "bot_data": b"[[1,2]]",
+    "callback_data": b'["keyboard","kb",[1.5,5]]',
+    "user_data": b"[7,[1]]",
+    "conversations": b'["conv",[7,7]]',
+}
+V1_WRONG_SHAPES = {
     "bot_data": b"[1, 2]",
     "callback_data": b'{"keyboards": 5, "queries": {}}',
 }
 
 
-@pytest.mark.parametrize("name", sorted(WRONG_SHAPES))
-async def test_a_valid_file_of_the_wrong_shape_is_never_overwritten(
-    name: str, tmp_path: Path
-) -> None:
-    raw = b'{\n  "jsonpersist": 1,\n  "category": "%s",\n  "data": %s\n}\n' % (
+def wrong_shape(label: str) -> tuple[str, bytes]:
+    """A valid file of the category that does not hold what PTB expects."""
+    version, name = label.split(" ", 1)
+    if version == "v1":
+        return name, b'{\n  "jsonpersist": 1,\n  "category": "%s",\n  "data": %s\n}\n' % (
+            name.encode(),
+            V1_WRONG_SHAPES[name],
+        )
+    return name, b'[{"jsonpersist":2,"category":"%s"}\n,%s\n]\n' % (
         name.encode(),
         WRONG_SHAPES[name],
     )
+
+
+@pytest.mark.parametrize(
+    "label", [f"v2 {name}" for name in WRONG_SHAPES] + [f"v1 {name}" for name in V1_WRONG_SHAPES]
+)
+async def test_a_valid_file_of_the_wrong_shape_is_never_overwritten(
+    label: str, tmp_path: Path
+) -> None:
+    name, raw = wrong_shape(label)
     outcomes = Outcomes()
     assert not await outcomes.load(tmp_path, name, raw, name)
     await outcomes.refuse_update(tmp_path / "writable", name, raw, name)
