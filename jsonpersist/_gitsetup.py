@@ -59,7 +59,7 @@ def git_setup(state_dir: Path) -> list[str]:
         relative = state_dir.relative_to(top).as_posix()
     except ValueError:
         raise GitSetupError(f"{state_dir} is not inside the work tree {top}") from None
-    if _SPECIAL & set(relative):
+    if _SPECIAL & set(relative) or not relative.isprintable():
         raise GitSetupError(
             f"the path {relative!r} has characters .gitattributes patterns treat specially; "
             "add the lines by hand (see docs/git.md)"

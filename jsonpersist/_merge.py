@@ -138,12 +138,18 @@ def _entries(category: Category, data: bytes, label: str) -> Entries:
             raise CorruptStateError(
                 "an entry must be an array", file=path, where=f"entry {number}"
             )
-        key = orjson.dumps(element[:-1], option=_SORT)
+        try:
+            key = orjson.dumps(element[:-1], option=_SORT)
+            line = canonical_line(element)
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes
+            raise CorruptStateError(
+                "nested too deeply", file=path, where=f"entry {number}"
+            ) from None
         if key in entries:
             raise CorruptStateError(
                 f"the key {key.decode()} appears twice", file=path, where=f"entry {number}"
             )
-        entries[key] = canonical_line(element)
+        entries[key] = line
     return entries
 
 

@@ -220,6 +220,10 @@ class Rounds:
         members = codec.members(category, value)
         state.saved()
         copies = state.copies
+        if (
+            WHOLE in members or WHOLE in state.lines
+        ):  # a bot data that is not a dict, now or before
+            copies = state.copies = None
         if copies is None:  # callback data, a bot data that is not a dict, or no copies yet
             lines = {key: codec.encode_stored(category, key, m) for key, m in members.items()}
             for member in edited:
@@ -230,10 +234,10 @@ class Rounds:
             return
         changed = [key for key in changed_members(members, copies) if key not in edited]
         lines = {key: codec.encode_stored(category, key, members[key]) for key in changed}
-        added = sum(1 for key in changed if key not in copies)
-        if len(members) - added != len(copies):  # some were removed
-            for key in [key for key in copies if key not in members]:
-                del copies[key]
+        added = sum(1 for key in changed if key not in state.lines)
+        if len(state.lines) + added != len(members):  # members removed (or edits pending)
+            for key in [key for key in state.lines if key not in members]:
+                copies.pop(key, None)
                 if key not in edited:
                     state.drop_line(key)
         for key, line in lines.items():

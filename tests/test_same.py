@@ -206,3 +206,60 @@ def test_removed_and_added_members_in_one_round(
         return await JsonPersistence(directory, read_only=True).get_bot_data()
 
     assert asyncio.run(run()) == new
+
+
+def test_a_removed_tuple_key_is_removed_from_the_file(tmp_path: Path) -> None:
+    """A tuple key is never among the copies (only str and int keys are); removing it must
+    still remove its line, in the same session and after a restart."""
+
+    async def run() -> list[Any]:
+        seen = []
+        persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path)
+        await persistence.get_bot_data()
+        for value in ({"a": 1, (1, 2): "t"}, {"a": 1}, {"a": 2, (3,): None}, {}):
+            await persistence.update_bot_data(copy.deepcopy(value))
+            await persistence.flush()  # written, released: read again at the next update
+            reader = JsonPersistence(tmp_path, read_only=True)
+            seen.append(await reader.get_bot_data())
+        return seen
+
+    assert asyncio.run(run()) == [{"a": 1, (1, 2): "t"}, {"a": 1}, {"a": 2, (3,): None}, {}]
+
+
+class Box:
+    """A bot data that is not a dict (context_types.bot_data), stored as one line."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Box) and other.n == self.n
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_a_bot_data_of_one_line_and_members_never_mix(tmp_path: Path) -> None:
+    """A bot data that goes from a dict to a value of its own (one line) and back, in one
+    session, leaves no stale line (context_types.bot_data=object takes both)."""
+    from telegram.ext import ContextTypes
+
+    from jsonpersist import TypeRegistry
+
+    types = TypeRegistry()
+    types.register(Box, encode=lambda box: box.n, decode=Box)
+    either = ContextTypes(bot_data=object)
+
+    async def run() -> list[Any]:
+        seen: list[Any] = []
+        persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(
+            tmp_path, types=types, context_types=either
+        )
+        await persistence.get_bot_data()
+        for value in ({"a": 1, "b": 2}, Box(5), {"c": 3}):
+            await persistence.update_bot_data(value)
+            seen.append((tmp_path / "bot_data.json").read_text().count("\n,"))
+            reader = JsonPersistence(tmp_path, read_only=True, types=types, context_types=either)
+            seen.append(await reader.get_bot_data())
+        return seen
+
+    assert asyncio.run(run()) == [2, {"a": 1, "b": 2}, 1, Box(5), 1, {"c": 3}]
