@@ -62,19 +62,30 @@ LOAD_PATH = (
     "_persistence.py",
     "_plain.py",
     "_rounds.py",
+    "_same.py",
     "_scalars.py",
     "_session.py",
     "_store.py",
     "_telegram.py",
     "_tree.py",
     "_types.py",
+    "_v1.py",
     "_version.py",
     "_views.py",
     "_watch.py",
 )
 #: The command line and its converter, which import pickle for ``jsonpersist import-pickle``
-#: and ``export-pickle``; a bot never imports them.
-TOOLS = ("__main__.py", "_cli.py", "_commands.py", "_convert.py", "_directory.py")
+#: and ``export-pickle``, and git's merge driver and ``git-setup``, which run git; a bot never
+#: imports them.
+TOOLS = (
+    "__main__.py",
+    "_cli.py",
+    "_commands.py",
+    "_convert.py",
+    "_directory.py",
+    "_gitsetup.py",
+    "_merge.py",
+)
 FORBIDDEN_MODULES = {
     "pickle",
     "_pickle",
