@@ -34,7 +34,7 @@ class Decoding:
     bot: Bot | None
     types: TypeRegistry
 
-    def _decode(self, tree: Any, depth: int) -> Any:
+    def _decode(self, tree: Any, depth: int) -> Any:  # noqa: PLR0912 - one hot loop, kept flat
         if depth > MAX_DEPTH:
             fail(f"nested deeper than {MAX_DEPTH} levels")
         kind = type(tree)
@@ -49,6 +49,8 @@ class Decoding:
                 for key, item in tree.items():
                     tree[key] = self._decode_child(item, key, depth + 1)
                 return tree
+            if tag == "$dict":
+                return self._decode_dict(tree, depth)
             try:
                 return self._decode_tag(tag, tree, depth)
             except Unsupported as exc:
@@ -87,8 +89,6 @@ class Decoding:
 
     def _decode_tag(self, tag: str, tree: dict[str, Any], depth: int) -> Any:  # noqa: PLR0911, PLR0912
         payload = tree[tag]
-        if tag == "$dict":
-            return self._decode_dict(tree, payload, depth)
         if len(tree) > 1:
             fields = tree.keys() - {tag} - _TAG_FIELDS.get(tag, frozenset())
             if fields:
@@ -129,14 +129,22 @@ class Decoding:
         except (ValueError, TypeError, ArithmeticError, InvalidOperation, binascii.Error) as exc:
             fail(f"invalid {tag} value {payload[:80]!r}: {exc}")
 
-    def _decode_dict(self, tree: dict[str, Any], payload: Any, depth: int) -> dict[Any, Any]:
-        """A ``$dict``: its pairs (the keys a JSON object cannot hold), its other members."""
-        out = self._decode_pairs(payload, depth + 1)
+    def _decode_dict(self, tree: dict[str, Any], depth: int) -> dict[Any, Any]:
+        """A ``$dict``: its pairs (the keys a JSON object cannot hold), its other members.
+
+        A problem in the pairs is named under ``$dict``; one in a member by the member's key,
+        as in any object.
+        """
+        try:
+            out = self._decode_pairs(tree["$dict"], depth + 1)
+            for key in tree:
+                if key != "$dict" and key in out:
+                    fail(f"the key {key!r} appears twice")
+        except Unsupported as exc:
+            exc.path.append("$dict")
+            raise
         for key, item in tree.items():
             if key != "$dict":
-                if key in out:
-                    exc = Corrupt(f"the key {key!r} appears twice")
-                    raise exc
                 out[key] = self._decode_child(item, key, depth + 1)
         return out
 

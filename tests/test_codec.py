@@ -276,8 +276,10 @@ def test_a_dict_with_a_dollar_key_is_escaped(plain: dict[str, Any], key: str, it
         ((1, "a"), b'{"$tuple":[1,"a"]}'),
         ({3, 1, 2}, b'{"$set":[1,2,3]}'),
         (frozenset({"b", "a"}), b'{"$frozenset":["a","b"]}'),
-        ({1: "a", "b": 2}, b'{"$dict":[["b",2],[1,"a"]]}'),
+        ({1: "a", "b": 2}, b'{"$dict":[[1,"a"]],"b":2}'),
         ({(1, 2): None}, b'{"$dict":[[{"$tuple":[1,2]},null]]}'),
+        ({"$x": 1, 2: 3, "y": {4: 5}}, b'{"$dict":[["$x",1],[2,3]],"y":{"$dict":[[4,5]]}}'),
+        ({"$dict": 1, "a": 2, 3: 4}, b'{"$dict":[["$dict",1],[3,4]],"a":2}'),
         ({"$x": 1, "y": [2]}, b'{"$":{"$x":1,"y":[2]}}'),
         ({"$": {"$": 1}}, b'{"$":{"$":{"$":{"$":1}}}}'),
         (b"hi", b'{"$bytes":"aGk="}'),
@@ -642,6 +644,10 @@ def test_a_plain_list_10000_deep_is_refused_when_decoding() -> None:
         ({"$dict": [[1, "a"], [1, "b"]]}, "value['$dict']", "appears twice"),
         ({"$dict": [[1, "a"], [1]]}, "value['$dict'][1]", "[key, value] pair"),
         ({"$dict": [[[1], 2]]}, "value['$dict'][0]", "unhashable key"),
+        ({"$dict": [["b", 2]], "b": 3}, "value['$dict']", "the key 'b' appears twice"),
+        ({"$dict": [[1, 2]], "$x": 3}, "value", "two tags"),
+        ({"$dict": [[1, 2]], "a": [{"$int": "x"}]}, "value['a'][0]['$int']", "invalid $int"),
+        ({"$dict": [[1, {"$int": "x"}]]}, "value['$dict'][0][1]['$int']", "invalid $int"),
         ({"$obj": "os.system", "data": "echo hi"}, "value['$obj']", "not a registered type"),
         ({"$obj": 5, "data": 1}, "value['$obj']", "registered name"),
         ({"$obj": "CartItem", "data": {"bogus": 1}}, "value['$obj']", "decoder registered"),
@@ -689,6 +695,25 @@ def test_corrupt_data_is_reported_with_its_path(tree: Any, where: str, message: 
     assert info.value.where == where
     assert message in str(info.value)
     assert info.value.file is None
+
+
+@pytest.mark.parametrize(
+    ("tree", "value"),
+    [
+        ({"$dict": [["b", 2], [1, "a"]]}, {1: "a", "b": 2}),  # as version 1 wrote it
+        ({"$dict": [[1, "a"]], "b": 2}, {1: "a", "b": 2}),
+        ({"$dict": [], "a": 1}, {"a": 1}),
+    ],
+    ids=["version 1", "version 2", "no pairs"],
+)
+def test_a_dict_keeps_its_str_keys_as_members_and_reads_either_form(
+    tree: Any, value: dict[Any, Any]
+) -> None:
+    decoded = Codec().loads(orjson.dumps(tree))
+    assert decoded == value
+    assert [type(key) for key in sorted(decoded, key=str)] == [
+        type(key) for key in sorted(value, key=str)
+    ]
 
 
 def test_a_corrupt_value_deep_inside_is_named_by_its_path() -> None:
