@@ -8,6 +8,7 @@ import datetime as dtm
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -279,9 +280,11 @@ async def test_check_names_every_damaged_file_and_leaves_it_alone(tmp_path: Path
     users = directory / "user_data.json"
     users.write_bytes(users.read_bytes()[:-20])  # cut short, as by a crashed naive writer
     chats = directory / "chat_data.json"
-    chats.write_text(chats.read_text().replace('"jsonpersist": 1', '"jsonpersist": 2'))
+    chats.write_text(chats.read_text().replace('"jsonpersist":2', '"jsonpersist":3'))
     conversations = directory / "conversations.json"
-    conversations.write_text(conversations.read_text().replace("$tuple", "$tupel"))
+    conversations.write_text(
+        conversations.read_text().replace("[8,8],3]", '[8,8],{"$tupel":[3]}]')
+    )
     before = state_bytes(directory)
 
     checked = jsonpersist("check", directory)
@@ -291,7 +294,7 @@ async def test_check_names_every_damaged_file_and_leaves_it_alone(tmp_path: Path
         re.match(rf"{re.escape(str(users.resolve()))} line \d+, column \d+: not valid JSON", line)
         for line in lines
     )
-    assert any(str(chats.resolve()) in line and "format version 2" in line for line in lines)
+    assert any(str(chats.resolve()) in line and "format version 3" in line for line in lines)
     assert any(str(conversations.resolve()) in line and "'$tupel'" in line for line in lines)
     assert "bot_data.json" not in checked.stderr
     assert "3 problems found" in checked.stderr
@@ -330,11 +333,10 @@ asyncio.run(main())
 def rounds_in(directory: Path) -> set[int]:
     """The round each state file of the writer's directory comes from."""
     data = [
-        json.loads((directory / f"{name}.json").read_text())["data"]
-        for name in ("user_data", "chat_data")
+        dict(json.loads((directory / f"{name}.json").read_text())[1:])
+        for name in ("user_data", "chat_data", "bot_data")
     ]
-    bot_data = json.loads((directory / "bot_data.json").read_text())["data"]
-    return {data[0]["1"]["n"], data[1]["1"]["n"], bot_data["n"]}
+    return {data[0][1]["n"], data[1][1]["n"], data[2]["n"]}
 
 
 async def test_snapshot_of_a_running_bot_is_one_save(tmp_path: Path) -> None:
@@ -456,3 +458,34 @@ async def test_large_import_shows_progress(tmp_path: Path) -> None:
     assert "checked 2,000 of 2,505 entries" in result.stderr
     assert "user_data: 2,500 users" in result.stdout
     assert len((await read_json(tmp_path / "state", bot))["user_data"]) == 2500
+
+
+V1_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v1" / "typical"
+
+
+def test_check_says_which_format_version_it_read_and_rewrites_nothing(tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    shutil.copytree(V1_FIXTURES, directory)
+    before = state_bytes(directory)
+    checked = jsonpersist("check", directory)
+    assert checked.returncode == 0, checked.stderr
+    assert "format version 1 in user_data, chat_data, bot_data, callback_data, conversations" in (
+        checked.stdout
+    )
+    assert state_bytes(directory) == before  # check reads; the bot rewrites at its next save
+
+
+def test_check_names_a_merge_conflict_with_its_lines_and_entries(tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    directory.mkdir()
+    users = directory / "user_data.json"
+    users.write_bytes(
+        b'[{"jsonpersist":2,"category":"user_data"}\n,[1,{}]\n<<<<<<< ours\n,[5,{"a":1}]\n'
+        b'=======\n,[5,{"a":2}]\n>>>>>>> theirs\n]\n'
+    )
+    checked = jsonpersist("check", directory)
+    assert checked.returncode == 1
+    assert f"{users.resolve()} line 3: merge conflict at lines 3-7 (user_data[5])" in (
+        checked.stderr
+    )
+    assert "not valid JSON" not in checked.stderr
