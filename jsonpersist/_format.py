@@ -204,6 +204,14 @@ def _not_json(exc: json.JSONDecodeError, raw: bytes, path: Path) -> CorruptState
     regions = conflict_regions(raw)
     if regions:
         return MergeConflictError(path, [(first, last) for first, last, _ in regions], [])
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:  # orjson names no place for it: name the byte's
+        line = raw.count(b"\n", 0, bad.start) + 1
+        column = bad.start - raw.rfind(b"\n", 0, bad.start)
+        return CorruptStateError(
+            f"invalid UTF-8 at byte {bad.start}", file=path, where=f"line {line}, column {column}"
+        )
     return CorruptStateError(
         f"not valid JSON: {exc.msg} (byte {exc.pos})",
         file=path,
