@@ -2,7 +2,8 @@
 
 ``values()`` draws any value the codec supports, ``user_values()`` adds the registered types of
 ``user_types()``, ``plain_json()`` draws JSON that needs no tags, and ``telegram_objects()``
-draws Telegram objects built from drawn ids and text.
+draws Telegram objects built from drawn ids and text. ``handler_names()``,
+``conversation_keys()`` and ``bot_data_keys()`` draw the keys of the entries of a state file.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ __all__ = (
     "Level",
     "Plan",
     "Point",
+    "bot_data_keys",
     "chats",
+    "conversation_keys",
+    "handler_names",
     "hashables",
     "inline_keyboards",
     "messages",
@@ -225,6 +229,39 @@ def _tree(
 def values() -> st.SearchStrategy[Any]:
     """Any value of a built-in type the codec supports, nested in any supported container."""
     return _tree(_scalars(hashable=False), hashables())
+
+
+# ------------------------------------------------------------------------- the keys of entries
+
+#: Ids near each other and at the ends of the 64-bit range, where text order and numeric order
+#: disagree (1, 10, 100, 2; -1, -10).
+_NEAR_IDS = (0, 1, 2, 9, 10, 11, 100, 1000, 1001, -1, -2, -10, -100, INT_MIN, 2**63 - 1)
+
+
+def handler_names() -> st.SearchStrategy[str]:
+    """A ``ConversationHandler``'s name: any text UTF-8 can hold, tag-like ones too."""
+    return st.text(st.characters(codec="utf-8"), max_size=8) | st.sampled_from(TAG_LIKE)
+
+
+def conversation_keys() -> st.SearchStrategy[tuple[int | str, ...]]:
+    """A conversation's key as PTB makes it: a tuple of 64-bit ints (ids) and strings."""
+    part = st.one_of(
+        st.sampled_from(_NEAR_IDS),
+        st.integers(INT_MIN, 2**63 - 1),
+        st.text(st.characters(codec="utf-8"), max_size=6),
+    )
+    return st.lists(part, min_size=1, max_size=3).map(tuple)
+
+
+def bot_data_keys() -> st.SearchStrategy[Any]:
+    """A top-level key of bot data: mostly str and int, also any other hashable value."""
+    return st.one_of(
+        st.text(max_size=8),
+        st.sampled_from(TAG_LIKE),
+        st.sampled_from(_NEAR_IDS),
+        st.integers(),
+        hashables(),
+    )
 
 
 # ---------------------------------------------------------------------------------- user types

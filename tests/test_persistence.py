@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import difflib
 import errno
+import itertools
 import json
 import os
 import shutil
@@ -28,9 +29,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from checks import assert_same
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from state_files import document
+from strategies import (
+    INT_MAX,
+    INT_MIN,
+    bot_data_keys,
+    conversation_keys,
+    handler_names,
+    values,
+)
 
 from jsonpersist import (
+    Codec,
     CorruptStateError,
     JsonPersistence,
     StateLockedError,
@@ -1136,3 +1148,129 @@ async def test_a_fifo_in_place_of_a_state_file_is_refused_without_hanging(
         await load
     await persistence.flush()
     assert done, "get_user_data() blocked on the FIFO"
+
+
+# ----------------------------------------------------- any keys: one line each, one order
+
+PROPERTY = settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+CODEC = Codec()
+#: A conversation's state: anything but None, which ends the conversation.
+STATES = st.one_of(st.integers(), st.text(max_size=4), values().filter(lambda v: v is not None))
+
+
+async def _saved(directory: Path, save: Any) -> Path:
+    persistence = await loaded(directory)
+    await save(persistence)
+    await persistence.flush()
+    return directory
+
+
+def _entry_lines(path: Path) -> list[Any]:
+    lines = path.read_bytes().split(b"\n")
+    assert lines[0] == b'[{"jsonpersist":2,"category":"%s"}' % path.stem.encode()
+    assert lines[-2:] == [b"]", b""]
+    assert all(line.startswith(b",[") for line in lines[1:-2])
+    return [json.loads(line[1:]) for line in lines[1:-2]]
+
+
+@PROPERTY
+@given(
+    conversations=st.dictionaries(
+        st.tuples(handler_names(), conversation_keys()),
+        STATES,
+        min_size=1,
+        max_size=8,
+    ),
+    data=st.data(),
+)
+async def test_any_conversations_are_a_line_each_in_one_order(
+    tmp_path: Path, conversations: dict[Any, Any], data: st.DataObject
+) -> None:
+    shuffled = data.draw(st.permutations(list(conversations)))
+    run = uuid.uuid4().hex
+    files = []
+    for name, order in (("a", list(conversations)), ("b", shuffled)):
+
+        async def save(persistence: Any, order: list[Any] = order) -> None:
+            await asyncio.gather(
+                *(persistence.update_conversation(*key, conversations[key]) for key in order)
+            )
+
+        directory = await _saved(tmp_path / f"{run}-{name}", save)
+        files.append(directory / "conversations.json")
+    assert files[0].read_bytes() == files[1].read_bytes()  # whatever order they came in
+
+    entries = _entry_lines(files[0])
+    assert len(entries) == len(conversations)
+    assert {(name, tuple(key)) for name, key, _ in entries} == set(conversations)
+    names = [name for name, _, _ in entries]
+    assert names == sorted(names)
+    for (name, key, _), (next_name, next_key, _) in itertools.pairwise(entries):
+        if (
+            name == next_name
+            and len(key) == len(next_key)
+            and all(type(part) is int for part in key + next_key)
+        ):
+            assert key < next_key, (key, next_key)  # as numbers: 2 before 10
+    reader: JsonPersistence[Any, Any, Any] = JsonPersistence(files[0].parent, read_only=True)
+    for handler in {name for name, _ in conversations}:
+        expected = {key: state for (name, key), state in conversations.items() if name == handler}
+        # The same bytes once encoded again: types, keys and NaNs alike.
+        assert CODEC.dumps(await reader.get_conversations(handler)) == CODEC.dumps(expected)
+
+
+@PROPERTY
+@given(
+    bot_data=st.dictionaries(bot_data_keys(), st.integers() | values(), min_size=1, max_size=8),
+    data=st.data(),
+)
+async def test_any_bot_data_keys_are_a_line_each_in_one_order(
+    tmp_path: Path, bot_data: dict[Any, Any], data: st.DataObject
+) -> None:
+    shuffled = {key: bot_data[key] for key in data.draw(st.permutations(list(bot_data)))}
+    run = uuid.uuid4().hex
+    files = []
+    for name, value in (("a", bot_data), ("b", shuffled)):
+
+        async def save(persistence: Any, value: dict[Any, Any] = value) -> None:
+            await persistence.update_bot_data(value)
+
+        try:
+            directory = await _saved(tmp_path / f"{run}-{name}", save)
+        except UnsupportedTypeError:
+            return  # refused whole, as the codec refuses such a key anywhere
+        files.append(directory / "bot_data.json")
+    assert files[0].read_bytes() == files[1].read_bytes()  # whatever order they came in
+
+    entries = _entry_lines(files[0])
+    assert len(entries) == len(bot_data)
+    assert all(len(entry) == 2 for entry in entries)  # [key, value]: a line per key
+    ints = [key for key, _ in entries if type(key) is int]
+    assert ints == sorted(ints)  # as numbers
+    # str keys and the ints JSON holds exactly are written as they are; others are tagged.
+    assert {key for key, _ in entries if type(key) in (str, int)} == {
+        key for key in bot_data if type(key) is str or (type(key) is int and plain_int(key))
+    }
+    reader: JsonPersistence[Any, Any, Any] = JsonPersistence(files[0].parent, read_only=True)
+    assert CODEC.dumps(await reader.get_bot_data()) == CODEC.dumps(bot_data)
+
+
+def plain_int(number: int) -> bool:
+    return INT_MIN <= number <= INT_MAX
+
+
+async def test_a_bot_data_key_too_long_to_print_is_stored_or_refused_as_unsupported(
+    directory: Path,
+) -> None:
+    # An int of more than 4,300 digits: Python refuses to turn it into text (repr included).
+    key = 10**5000
+    persistence = await loaded(directory)
+    try:
+        await persistence.update_bot_data({key: 1, "other": 2})
+    except UnsupportedTypeError:
+        stored = False
+    else:
+        stored = True
+    await persistence.flush()
+    reader: JsonPersistence[Any, Any, Any] = JsonPersistence(directory, read_only=True)
+    assert await reader.get_bot_data() == ({key: 1, "other": 2} if stored else {})
