@@ -563,6 +563,16 @@ def test_the_docs_show_an_example_of_every_category_and_kind() -> None:
     assert shown == set(NAMES)
 
 
+def test_the_hand_edited_example_holds_the_users_of_the_first() -> None:
+    found = examples()
+    first = next(raw for kind, raw in found if kind == "canonical")
+    edited = next(raw for kind, raw in found if kind == "hand-edited")
+    entries = EntryCodec(Codec(), ContextTypes())
+    path = Path("/docs/user_data.json")
+    canonical = entries.parse(CATEGORIES["user_data"], first, path)
+    assert entries.parse(CATEGORIES["user_data"], edited, path).lines == canonical.lines
+
+
 @pytest.mark.parametrize("index", range(12))
 def test_an_example_of_the_docs_is_what_the_code_reads_and_writes(index: int) -> None:
     found = examples()
