@@ -50,6 +50,12 @@ JOINED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 LAST = ("last", "message")
 FILES = ("bot_data.json", "chat_data.json", "conversations.json", "user_data.json")
 MAX_LINES = 6
+#: Bot data keyed by user id (issue 15's shape), and a few named keys.
+BOT_DATA: dict[Any, Any] = {
+    **{user: {"invited": 1} for user in reversed(IDS[:300])},
+    "likes": 0,
+    "motd": "hello",
+}
 MAX_DIFF = 4096
 
 AnyApp = Application[Any, Any, Any, Any, Any, Any]
@@ -90,6 +96,10 @@ async def score(update: Update, context: AnyContext) -> None:
     context.user_data["score"] = context.user_data.get("score", 0) + 1
 
 
+async def like(update: Update, context: AnyContext) -> None:
+    context.bot_data["likes"] = context.bot_data.get("likes", 0) + 1
+
+
 def application(directory: Path) -> AnyApp:
     """A real Application on ``directory``: a persistent sign-up conversation and /score."""
     request = OfflineRequest()
@@ -111,6 +121,7 @@ def application(directory: Path) -> AnyApp:
         )
     )
     app.add_handler(CommandHandler("score", score), group=1)
+    app.add_handler(CommandHandler("like", like), group=1)
     return app
 
 
@@ -140,12 +151,13 @@ async def say(app: AnyApp, user: int, *texts: str) -> None:
         await app.process_update(message(app, user, text))
 
 
-async def seed(directory: Path, users: list[int]) -> None:
+async def seed(directory: Path, users: list[int], bot_data: dict[Any, Any] | None = None) -> None:
     """Every user has started and given a name: their conversations wait for the age."""
     app = application(directory)
     async with app:
         for user in users:
             await say(app, user, "/start", f"User {user}")
+        app.bot_data.update(bot_data or {})
         await app.update_persistence()
         assert app.persistence is not None
         assert len(await app.persistence.get_conversations(HANDLER)) == len(users)
@@ -207,7 +219,7 @@ class Repo:
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A state directory saved by the bot with :data:`USERS` users, made once per module."""
     directory = tmp_path_factory.mktemp("seeded") / "state"
-    asyncio.run(seed(directory, IDS))
+    asyncio.run(seed(directory, IDS, BOT_DATA))
     return directory
 
 
@@ -374,6 +386,40 @@ async def test_ending_a_conversation_removes_exactly_its_line(
     assert len(conversations) == USERS - 1
     assert (HANDLER, (user, user)) not in conversations
     assert entries(directory / "user_data.json")[user]["age"] == 42
+
+
+async def test_dropping_a_user_and_their_chat_removes_exactly_their_lines(
+    state: tuple[Path, Repo],
+) -> None:
+    directory, repo = state
+    user = IDS[500]
+    app = application(directory)
+    async with app:
+        app.drop_user_data(user)
+        app.drop_chat_data(user)
+        await app.update_persistence()
+        numstat = repo.numstat()
+    assert numstat == {"chat_data.json": (0, 1), "user_data.json": (0, 1)}
+    (removed,) = repo.lines("user_data.json", "-")
+    assert removed.startswith(f",[{user},")
+    assert repo.lines("chat_data.json", "-") == [f",[{user},{{}}]"]
+    assert user not in entries(directory / "user_data.json")
+    assert len(entries(directory / "user_data.json")) == USERS - 1
+
+
+async def test_one_bot_data_key_is_one_line_out_and_one_in(state: tuple[Path, Repo]) -> None:
+    directory, repo = state
+    lines = (directory / "bot_data.json").read_text().splitlines()
+    assert len(lines) == len(BOT_DATA) + 2  # a line per top-level key
+    assert [int(line[2:].split(",", 1)[0]) for line in lines[1:301]] == IDS[:300]  # numeric
+    app = application(directory)
+    async with app:
+        await say(app, IDS[9], "/like")
+        await app.update_persistence()
+        numstat = repo.numstat()
+    assert numstat == {"bot_data.json": (1, 1)}
+    assert repo.lines("bot_data.json", "-") == [',["likes",0]']
+    assert repo.lines("bot_data.json", "+") == [',["likes",1]']
 
 
 # ----------------------------------------------------------------- work per round (issue 15)
