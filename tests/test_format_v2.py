@@ -100,7 +100,7 @@ def files(directory: Path) -> dict[str, bytes]:
     return {name: (directory / f"{name}.json").read_bytes() for name in NAMES}
 
 
-async def load_all(persistence: JsonPersistence) -> dict[str, Any]:
+async def load_all(persistence: JsonPersistence[Any, Any, Any]) -> dict[str, Any]:
     """Every category of the typical fixture, as PTB asks for it."""
     return {
         "user_data": await persistence.get_user_data(),
@@ -426,7 +426,7 @@ async def test_32_bot_data_keys_sharing_a_hash_load(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------- edited by hand
 
 
-async def saved(directory: Path) -> JsonPersistence:
+async def saved(directory: Path) -> JsonPersistence[Any, Any, Any]:
     """A persistence that saved some state of every kind into ``directory``."""
     persistence = JsonPersistence(directory, update_interval=60)
     await load_all(persistence)
@@ -601,3 +601,13 @@ def test_an_example_of_the_docs_is_what_the_code_reads_and_writes(index: int) ->
     else:
         assert written != raw  # the code would write it otherwise
         assert entries.parse(category, written, path).values == parsed.values
+
+
+def test_the_state_file_example_of_the_value_format_page_is_canonical() -> None:
+    text = (ROOT / "docs" / "format.md").read_text("utf-8").split("\n## State files\n", 1)[1]
+    raw = re.search(r"```\n(.*?)```\n", text, re.DOTALL).group(1).encode()  # type: ignore[union-attr]
+    entries = EntryCodec(Codec(), ContextTypes())
+    category = CATEGORIES["user_data"]
+    parsed = entries.parse(category, raw, Path("/docs/user_data.json"))
+    assert parsed.values == {5: {("last", "message"): "hi", "lang": "en"}, 42: {}}
+    assert render("user_data", parsed.lines, entries.order(category, parsed.lines)) == raw
