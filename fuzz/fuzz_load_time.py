@@ -5,8 +5,9 @@ Usage: ``python fuzz/fuzz_load_time.py [libFuzzer flags] [corpus directories]``.
 Small inputs cannot make a loader quadratic; large files built from a pattern can (ids or set
 items that all share one hash made a 1 MB file take 18 s). So the first bytes of an input
 choose a shape (user or chat ids, a ``$set``/``$frozenset``/``$dict`` of ints, Decimals, UUIDs,
-tuples, frozensets or Telegram users, conversation keys, many small sets, a repeated fragment),
-a base number (a multiple of 2**61 - 1 makes every item share a hash) and the layout, and the
+tuples, frozensets or Telegram users, conversation keys, bot data keys, many small sets, a
+repeated fragment), a base number (a multiple of 2**61 - 1 makes every item share a hash) and
+the layout (format version 2 as jsonpersist writes it or otherwise, or version 1), and the
 rest of the input is repeated into the file until it is 1 MB. The file is loaded read-only:
 it must load, or raise ``CorruptStateError`` naming the file, within a second. A load that
 seems slower (atheris' instrumentation slows the code down) is timed again, twice, in a fresh
@@ -45,7 +46,11 @@ SHAPES = (
     "conversation-keys",
     "small-sets",
     "fragment",
+    "bot-data-keys",
 )
+#: The layouts: version 2 as a person writes it, as jsonpersist writes it (the loader's fast
+#: path), version 1 (still read).
+LAYOUTS = ("v2", "canonical", "v1")
 WRAPS: tuple[Callable[[int, bytes], Any], ...] = (
     lambda number, _: {"$int": str(number)},
     lambda number, _: {"$decimal": str(number)},
@@ -84,16 +89,27 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def fill(head: bytes, item: Callable[[int], bytes], tail: bytes, limit: int) -> bytes:
+def fill(
+    head: bytes, item: Callable[[int], bytes], tail: bytes, limit: int, separator: bytes = b","
+) -> bytes:
     """``head``, then ``item(0), item(1)...`` (comma separated) while they fit, ``tail``."""
     parts, size = [], len(head) + len(tail)
     for index in range(limit):
         piece = item(index)
-        if size + len(piece) + 1 > MAX_SIZE:
+        if size + len(piece) + len(separator) > MAX_SIZE:
             break
         parts.append(piece)
-        size += len(piece) + 1
-    return head + b",".join(parts) + tail
+        size += len(piece) + len(separator)
+    return head + separator.join(parts) + tail
+
+
+def entries(category: str, layout: str, entry: Callable[[int], bytes], limit: int) -> bytes:
+    """A version-2 file of the entries ``entry(0), entry(1)...`` (each a JSON array)."""
+    if layout == "canonical":
+        head = b'[{"jsonpersist":2,"category":"%s"}\n' % category.encode()
+        return fill(head, lambda i: b",%b\n" % entry(i), b"]\n", limit, b"")
+    head = b'[{"jsonpersist": 2, "category": "%s"},\n ' % category.encode()
+    return fill(head, entry, b"]\n", limit, b",\n ")
 
 
 def build(data: bytes) -> tuple[str, bytes]:  # noqa: PLR0911 - one return per shape
@@ -104,7 +120,7 @@ def build(data: bytes) -> tuple[str, bytes]:  # noqa: PLR0911 - one return per s
     start = recipe.byte() + 1
     wrap = recipe.pick(WRAPS)
     count = (recipe.byte() << 8 | recipe.byte()) or MAX_SIZE  # how many items at most
-    canonical = recipe.byte() & 1
+    layout = recipe.pick(LAYOUTS)
     extra = recipe.rest()[:64]
 
     def number(index: int) -> int:
@@ -112,34 +128,53 @@ def build(data: bytes) -> tuple[str, bytes]:  # noqa: PLR0911 - one return per s
 
     if shape == "ids":
         category = recipe.pick(("user_data", "chat_data"))
-        if canonical:  # jsonpersist's own layout: the loader's fast path
-            head = b'{\n  "jsonpersist": 1,\n  "category": "%s",\n  "data": {' % category.encode()
-            line = b'\n    "%d": {}'
-            return category, fill(head, lambda i: line % number(i), b"\n  }\n}\n", count)
-        head = b'{"jsonpersist": 1, "category": "%s", "data": {' % category.encode()
-        return category, fill(head, lambda i: b'"%d": {}' % number(i), b"}}", count)
+        if layout == "v1":
+            head = b'{"jsonpersist": 1, "category": "%s", "data": {' % category.encode()
+            return category, fill(head, lambda i: b'"%d": {}' % number(i), b"}}", count)
+        return category, entries(category, layout, lambda i: b"[%d,{}]" % number(i), count)
 
     def key(index: int) -> bytes:
         return dumps(wrap(number(index), extra))
 
     if shape == "conversation-keys":
-        head = b'{"jsonpersist": 1, "category": "conversations", "data": {"%s": {"$dict": [' % (
-            CONVERSATION.encode()
-        )
-        return "conversations", fill(head, lambda i: b'[{"$tuple":[' + key(i) + b",1]},1]",
-                                     b"]}}}", count)  # fmt: skip
-    head = b'{"jsonpersist": 1, "category": "bot_data", "data": {"v": '
+        if layout == "v1":
+            head = (
+                b'{"jsonpersist": 1, "category": "conversations", "data": {"%s": {"$dict": ['
+                % (CONVERSATION.encode())
+            )
+            return "conversations", fill(head, lambda i: b'[{"$tuple":[' + key(i) + b",1]},1]",
+                                         b"]}}}", count)  # fmt: skip
+        line = b'["' + CONVERSATION.encode() + b'",[%b,1],1]'
+        return "conversations", entries("conversations", layout, lambda i: line % key(i), count)
+    if shape == "bot-data-keys":
+        if layout == "v1":
+            head = b'{"jsonpersist": 1, "category": "bot_data", "data": {"$dict": ['
+            return "bot_data", fill(head, lambda i: b"[" + key(i) + b",0]", b"]}}", count)
+        return "bot_data", entries("bot_data", layout, lambda i: b"[" + key(i) + b",0]", count)
     if shape == "small-sets":
         size = max(1, count % 64)
         one = dumps({"$set": [wrap(number(i), extra) for i in range(size)]})
-        return "bot_data", fill(head + b"[", lambda i: one, b"]}}", MAX_SIZE)
+        return "bot_data", value(layout, b"[", lambda i: one, b"]", MAX_SIZE)
     if shape == "fragment":  # the input itself, repeated: a pattern atheris shapes freely
         piece = extra or b"0"
-        return "bot_data", fill(head + b"[", lambda i: piece, b"]}}", count)
+        return "bot_data", value(layout, b"[", lambda i: piece, b"]", count)
     if shape == "$dict":
-        return "bot_data", fill(head + b'{"$dict":[', lambda i: b"[" + key(i) + b",0]", b"]}}}",
-                                count)  # fmt: skip
-    return "bot_data", fill(head + b'{"' + shape.encode() + b'":[', key, b"]}}}", count)
+        return "bot_data", value(layout, b'{"$dict":[', lambda i: b"[" + key(i) + b",0]", b"]}",
+                                 count)  # fmt: skip
+    return "bot_data", value(layout, b'{"' + shape.encode() + b'":[', key, b"]}", count)
+
+
+def value(
+    layout: str, opener: bytes, item: Callable[[int], bytes], closer: bytes, limit: int
+) -> bytes:
+    """A bot_data file whose key ``"v"`` holds ``opener``, the items, ``closer``."""
+    if layout == "v1":
+        head, tail = b'{"jsonpersist": 1, "category": "bot_data", "data": {"v": ', b"}}"
+    elif layout == "canonical":
+        head, tail = b'[{"jsonpersist":2,"category":"bot_data"}\n,["v",', b"]\n]\n"
+    else:
+        head, tail = b'[{"jsonpersist": 2, "category": "bot_data"},\n ["v", ', b"]]\n"
+    return fill(head + opener, item, closer + tail, limit)
 
 
 LOADER = textwrap.dedent(

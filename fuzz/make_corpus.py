@@ -3,9 +3,10 @@
 Usage: ``python fuzz/make_corpus.py`` (rewrites ``fuzz/corpus/``; the output is deterministic,
 so a rerun shows no diff unless the file format changed).
 
-Each category gets the files a bot writes (empty, plain, every kind of tag, Telegram objects
-with the bot placeholder, registered types) and the same files re-indented by hand, which take
-the strict parser's path. The codec gets the encodings of assorted values.
+Each category gets the files a bot writes in format version 2 (empty, plain, every kind of tag,
+Telegram objects with the bot placeholder, registered types), the same files re-indented by
+hand, which take the strict parser's path, and a few files of format version 1 (the fixtures
+jsonpersist 1 wrote, still read). The codec gets the encodings of assorted values.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from telegram.ext import ExtBot
 from jsonpersist import Codec, JsonPersistence
 
 CORPUS = Path(__file__).parent / "corpus"
+#: Files of format version 1 written by jsonpersist 7f4ce51 (see make_v1.py there).
+V1_FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "v1"
 BOT = ExtBot("123456:fuzz-corpus-token")
 
 
@@ -170,6 +173,10 @@ def time_seeds() -> dict[str, bytes]:
             recipe = bytes([shape_index, 0, 0, 8, wrap_index, 0, 0, 1])
             fragment = b'{"$int": "11529215046068469755"}' if shape == "fragment" else b"x"
             seeds[f"{shape.strip('$')}-{wrap_index}"] = recipe + fragment
+        if shape in ("ids", "$set", "conversation-keys", "bot-data-keys"):
+            for layout, name in ((0, "hand-laid"), (2, "v1")):
+                recipe = bytes([shape_index, 0, 0, 8, 0, 0, 0, layout])
+                seeds[f"{shape.strip('$')}-0-{name}"] = recipe + b"x"
     return seeds
 
 
@@ -183,6 +190,9 @@ def main() -> None:
             raw = asyncio.run(save(category, value))
             (target / f"{name}.json").write_bytes(raw)
             (target / f"{name}-reindented.json").write_bytes(reindented(raw))
+    for path in sorted(V1_FIXTURES.glob("*/*.json")):
+        target = CORPUS / f"load_{path.stem}"
+        (target / f"v1-{path.parent.name}.json").write_bytes(path.read_bytes())
     target = CORPUS / "codec"
     target.mkdir(parents=True)
     for name, raw in codec_seeds().items():
