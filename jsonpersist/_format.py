@@ -158,6 +158,13 @@ def file_entries(tree: Any, name: str, path: Path) -> list[Any]:
             file=path,
             where="line 1",
         )
+    if type(version) is int and version == 1:
+        raise CorruptStateError(
+            'a file of format version 1 is one object {"jsonpersist": 1, "category": ..., '
+            '"data": ...}, not an array; write it so, or as version 2',
+            file=path,
+            where="line 1",
+        )
     if type(version) is not int or version != FORMAT_VERSION:
         raise CorruptStateError(
             f"format version {version!r} is not supported by this jsonpersist "

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsonpersist._categories import CALLBACK_DATA, CONVERSATIONS, Category
 from jsonpersist._errors import CorruptStateError
+from jsonpersist._format import FORMAT_VERSION
 
 if TYPE_CHECKING:
     from jsonpersist._entries import EntryCodec
@@ -72,6 +73,13 @@ def _data(tree: Any, name: str, path: Path) -> Any:
             'expected an object with the keys "jsonpersist", "category" and "data"', file=path
         )
     version = tree["jsonpersist"]
+    if type(version) is int and version == FORMAT_VERSION:
+        raise CorruptStateError(
+            "a file of format version 2 is an array: its header, then one line per entry "
+            "(see docs/files.md), not an object",
+            file=path,
+            where='["jsonpersist"]',
+        )
     if type(version) is not int or version != V1_VERSION:
         raise CorruptStateError(
             f"format version {version!r} is not supported by this jsonpersist "

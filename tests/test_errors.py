@@ -73,9 +73,9 @@ async def test_invalid_json_names_the_line_and_column(tmp_path: Path) -> None:
 
 
 async def test_another_format_version_names_the_version_member(tmp_path: Path) -> None:
-    exc = await load_error(tmp_path / "state", envelope(b"{}", version=b"2"))
+    exc = await load_error(tmp_path / "state", envelope(b"{}", version=b"3"))
     assert_documented_format(exc, tmp_path / "state" / "user_data.json", '["jsonpersist"]')
-    assert exc.reason.startswith("format version 2 is not supported")
+    assert exc.reason.startswith("format version 3 is not supported")
 
 
 def pickle_error(name: str) -> type[BaseException]:

@@ -460,8 +460,8 @@ def test_file_entries_refuses_a_header_of_other_keys(header: dict[str, Any]) -> 
 
 
 @pytest.mark.parametrize(
-    "version", [3, 1, 0, -1, "2", 2.0, True, None, [2]], ids=repr
-)  # 2.0 == 2, but it is not the int 2; version 1 is an object, not an array
+    "version", [3, 0, -1, "2", 2.0, True, None, [2], "1"], ids=repr
+)  # 2.0 == 2, but it is not the int 2
 def test_file_entries_refuses_another_version(version: Any) -> None:
     header = {"jsonpersist": version, "category": "user_data"}
     error = corrupt(lambda: file_entries([header], "user_data", PATH))
@@ -469,6 +469,14 @@ def test_file_entries_refuses_another_version(version: Any) -> None:
     assert error.file == PATH
     assert "upgrade jsonpersist" in error.reason
     assert repr(version) in error.reason
+
+
+def test_file_entries_says_that_version_1_is_an_object() -> None:
+    header = {"jsonpersist": 1, "category": "user_data"}
+    error = corrupt(lambda: file_entries([header], "user_data", PATH))
+    assert error.where == "line 1"
+    assert "format version 1 is one object" in error.reason
+    assert "upgrade" not in error.reason
 
 
 @pytest.mark.parametrize("category", ["chat_data", "USER_DATA", "", None, 1])

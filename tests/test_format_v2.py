@@ -611,3 +611,21 @@ def test_the_state_file_example_of_the_value_format_page_is_canonical() -> None:
     parsed = entries.parse(category, raw, Path("/docs/user_data.json"))
     assert parsed.values == {5: {("last", "message"): "hi", "lang": "en"}, 42: {}}
     assert render("user_data", parsed.lines, entries.order(category, parsed.lines)) == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"jsonpersist": 2, "category": "user_data", "data": {}}', "version 2 is an array"),
+        (b'[{"jsonpersist": 1, "category": "user_data"}]', "version 1 is one object"),
+    ],
+    ids=["version 2 as an object", "version 1 as an array"],
+)
+async def test_a_file_mixing_the_two_versions_says_what_each_looks_like(
+    tmp_path: Path, raw: bytes, reason: str
+) -> None:
+    (tmp_path / "user_data.json").write_bytes(raw)
+    with pytest.raises(CorruptStateError, match=reason) as raised:
+        await JsonPersistence(tmp_path, read_only=True).get_user_data()
+    assert raised.value.file == tmp_path / "user_data.json"
+    assert "upgrade" not in str(raised.value)
