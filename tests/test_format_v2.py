@@ -573,12 +573,14 @@ def test_the_hand_edited_example_holds_the_users_of_the_first() -> None:
     assert entries.parse(CATEGORIES["user_data"], edited, path).lines == canonical.lines
 
 
-@pytest.mark.parametrize("index", range(12))
-def test_an_example_of_the_docs_is_what_the_code_reads_and_writes(index: int) -> None:
-    found = examples()
-    if index >= len(found):
-        pytest.skip(f"docs/files.md has {len(found)} examples")
-    kind, raw = found[index]
+@pytest.mark.parametrize(
+    ("index", "kind", "raw"),
+    [(index, kind, raw) for index, (kind, raw) in enumerate(examples())],
+    ids=[f"{index}-{kind}" for index, (kind, _) in enumerate(examples())],
+)
+def test_an_example_of_the_docs_is_what_the_code_reads_and_writes(
+    index: int, kind: str, raw: bytes
+) -> None:
     entries = EntryCodec(Codec(), ContextTypes())
     path = Path(f"/docs/example-{index}.json")
     if kind == "merge conflict":
