@@ -300,6 +300,8 @@ class Session:
             state.loaded_from({}, version, None)
         else:
             state.loaded_from(parsed.lines, version, parsed.version, parsed.ordered)
+            if self.read_only:
+                state.rewrite = False  # a version-1 file stays as it is: this one never writes
             if state.category.keeps_copies and WHOLE not in parsed.lines:
                 state.copies = copies(parsed.values, shared=True)
         if self.on_load is not None:
