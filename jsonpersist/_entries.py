@@ -37,6 +37,7 @@ __all__ = ("EntryCodec", "Lines", "Parsed")
 
 #: The encoded line of each entry of a category, by key.
 Lines = dict[Any, bytes]
+_SORT = orjson.OPT_SORT_KEYS
 #: Lines decoded in one call of orjson when copies are made.
 _BATCH = 8192
 # JSON nested deeper than MAX_DEPTH has two brackets a level: a shorter line cannot be.
@@ -213,6 +214,13 @@ class EntryCodec:
             for number, element in enumerate(elements[1:], 2)
         ]
         values = self._unique(category, keys, [element[-1] for element in elements[1:]], path)
+        for key, element in zip(keys, elements[1:], strict=True):
+            if (  # a tagged key in another spelling than the codec's ({"$int":"5"})
+                type(element[0]) is dict
+                and len(element) == 2  # noqa: PLR2004 - [key, value]
+                and category.key_json(key, self.codec) != orjson.dumps(element[0], option=_SORT)
+            ):
+                return None  # the strict path writes it the codec's way
         if category.sorted:
             order = category.sort_key(self.codec)
             ranks = list(map(order, keys))

@@ -16,6 +16,7 @@ from jsonpersist import CorruptStateError, JsonPersistence, JsonPersistError, _c
 
 BUILTINS: dict[str, type[BaseException]] = {
     "CorruptStateError": ValueError,
+    "MergeConflictError": ValueError,
     "UnsupportedTypeError": TypeError,
     "StateLockedError": TimeoutError,
     "StateWriteError": OSError,

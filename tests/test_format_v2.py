@@ -8,6 +8,7 @@ other file is written by a real :class:`~jsonpersist.JsonPersistence` or by hand
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
 import re
@@ -631,3 +632,20 @@ async def test_a_file_mixing_the_two_versions_says_what_each_looks_like(
         await JsonPersistence(tmp_path, read_only=True).get_user_data()
     assert raised.value.file == tmp_path / "user_data.json"
     assert "upgrade" not in str(raised.value)
+
+
+def test_a_tagged_key_in_another_spelling_is_stored_the_codecs_way(tmp_path: Path) -> None:
+    """{"$int":"5"} reads as 5 and its line is made the one the codec writes, so that a merge
+    or a later line of 5 never sees two spellings of one key."""
+    (tmp_path / "bot_data.json").write_bytes(
+        b'[{"jsonpersist":2,"category":"bot_data"}\n,[{"$int":"5"},1]\n]\n'
+    )
+
+    async def run() -> Any:
+        persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path)
+        data = await persistence.get_bot_data()
+        return data, dict(persistence._session.states["bot_data"].lines)
+
+    data, lines = asyncio.run(run())
+    assert data == {5: 1}
+    assert lines == {5: b",[5,1]\n"}
