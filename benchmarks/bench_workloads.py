@@ -5,6 +5,7 @@ Run from the repository root (see docs/benchmarks.md for the method and the late
     python benchmarks/bench_workloads.py                  # 1k, 10k, 100k: ~20 minutes
     python benchmarks/bench_workloads.py --quick          # 1k, 10k, fewer rounds: ~3 minutes
     python benchmarks/bench_workloads.py --only conversations --json out.json --plots docs/img
+    python benchmarks/bench_workloads.py --from out.json --markdown --compare before.json
 
 Workloads (``--only``, comma-separated):
 
@@ -435,14 +436,20 @@ async def run_worker(workload: str, kind: str, n: int, directory: Path, reps: in
 
 
 async def mem_worker(workload: str, kind: str, n: int, directory: Path) -> Any:
-    """The load and 10 rounds again, under tracemalloc (slow: nothing here is timed)."""
+    """The load and 10 rounds again, under tracemalloc (slow: nothing here is timed).
+
+    The peaks of the load and of the rounds are kept apart: a load's transient buffers would
+    hide what the rounds allocate.
+    """
     driver = Driver(workload, kind, n, directory)
     gc.collect()
     tracemalloc.start()
     await driver.load()
     driver.check_loaded()
     gc.collect()
-    out = {"traced_load": tracemalloc.get_traced_memory()[0]}
+    current, peak = tracemalloc.get_traced_memory()
+    out = {"traced_load": current, "traced_load_peak": peak}
+    tracemalloc.reset_peak()
     while driver.rounds < ROUNDS_FOR_MEMORY:
         await driver.prepare(MEM_SCENARIO[workload])()
     gc.collect()
@@ -570,71 +577,156 @@ def sizes_of(results: list[dict[str, Any]], workload: str) -> list[int]:
     return sorted({r["n"] for r in results if r["workload"] == workload})
 
 
-def print_rounds(results: list[dict[str, Any]], workloads: list[str]) -> None:
-    header = (
-        f"{'N':>7}  {'round':<18} {'persistence':<27} {'min':>7} {'median':>7} {'stall':>7} "
-        f"{'max':>7} {'gc':>6} {'MB/round':>9} {'GB/day':>7} {'PickleN/x':>9}"
-    )
-    for workload in workloads:
-        if not sizes_of(results, workload):
-            continue
-        print(f"\n## {TITLES[workload]}: rounds (ms)\n")
-        print(header)
-        print("-" * len(header))
-        for n in sizes_of(results, workload):
-            scenarios = dict.fromkeys(s for kinds in SCENARIOS[workload].values() for s in kinds)
-            for scenario in scenarios:
-                pickle = scenario_stats(results, workload, "pickle-n", n, scenario)
-                for kind in SCENARIOS[workload]:
-                    st = scenario_stats(results, workload, kind, n, scenario)
-                    if st is None:
-                        continue
-                    vs = ratio(pickle["median"] / st["median"]) if pickle else ""
-                    print(
-                        f"{n:>7}  {SCENARIO_LABELS[scenario]:<18} {LABELS[kind]:<27} "
-                        f"{ms(st['min']):>7} {ms(st['median']):>7} {ms(st['stall']):>7} "
-                        f"{ms(st['stall_max']):>7} {ms(st['gc_in_stall']):>6} "
-                        f"{mb(st['bytes']):>9} {st['bytes'] * ROUNDS_PER_DAY / 1e9:>7.2f} "
-                        f"{vs:>9}"
-                    )
-            print()
-    print(
-        "min, median: the round (one gather) over its repetitions; stall: the longest gap "
-        "between two wake-ups of a 1 ms ticker during the round, median (and max) over the "
-        "repetitions; gc: the part of that gap the cyclic garbage collector ran in (median); "
-        "MB/round: bytes passed to write() (median); GB/day: that, 1,440 times "
-        "(update_interval=60, every round like this one); PickleN/x: how many times faster "
-        "than Pickle(single_file=False)."
-    )
+def round_rows(results: list[dict[str, Any]], workload: str) -> list[list[str]]:
+    """The cells of a workload's round table: one row per (N, round, persistence)."""
+    rows = []
+    for n in sizes_of(results, workload):
+        scenarios = dict.fromkeys(s for kinds in SCENARIOS[workload].values() for s in kinds)
+        for scenario in scenarios:
+            pickle = scenario_stats(results, workload, "pickle-n", n, scenario)
+            for kind in SCENARIOS[workload]:
+                st = scenario_stats(results, workload, kind, n, scenario)
+                if st is None:
+                    continue
+                rows.append(
+                    [
+                        f"{n:,}",
+                        SCENARIO_LABELS[scenario],
+                        LABELS[kind],
+                        ms(st["min"]),
+                        ms(st["median"]),
+                        ms(st["stall"]),
+                        ms(st["stall_max"]),
+                        ms(st["gc_in_stall"]),
+                        mb(st["bytes"]),
+                        f"{st['bytes'] * ROUNDS_PER_DAY / 1e9:.2f}",
+                        ratio(pickle["median"] / st["median"]) if pickle else "",
+                    ]
+                )
+    return rows
 
 
-def print_memory(results: list[dict[str, Any]]) -> None:
-    print("\n## Cold load and memory\n")
-    header = (
-        f"{'workload':<14} {'N':>7}  {'persistence':<27} {'load ms':>8} {'RSS base':>8} "
-        f"{'load':>7} {'10 rnds':>7} {'peak':>7} {'traced load':>11} {'10 rnds':>8} "
-        f"{'peak':>7} {'file MB':>8}"
-    )
-    print(header)
-    print("-" * len(header))
+ROUND_COLUMNS = (
+    "N",
+    "round",
+    "persistence",
+    "min",
+    "median",
+    "stall",
+    "max",
+    "gc",
+    "MB/round",
+    "GB/day",
+    "PickleN/x",
+)
+ROUND_LEGEND = (
+    "Times in ms. min, median: the round (one gather) over its repetitions; stall: the "
+    "longest gap between two wake-ups of a 1 ms ticker during the round, median (and max) over "
+    "the repetitions; gc: the part of that gap the cyclic garbage collector ran in (median); "
+    "MB/round: bytes passed to write() (median); GB/day: that, 1,440 times "
+    "(update_interval=60, every round like this one); PickleN/x: how many times faster "
+    "than Pickle(single_file=False)."
+)
+
+
+def memory_rows(results: list[dict[str, Any]]) -> list[list[str]]:
+    """The cells of the memory table: one row per configuration."""
+    rows = []
     for r in results:
         traced = (
-            f"{r['traced_load'] / 1e6:>11.1f} {r['traced_10'] / 1e6:>8.1f} "
-            f"{r['traced_peak'] / 1e6:>7.1f}"
+            [
+                f"{r['traced_load'] / 1e6:.1f}",
+                f"{r['traced_10'] / 1e6:.1f}",
+                f"{r['traced_peak'] / 1e6:.1f}" if "traced_load_peak" in r else "",
+            ]
             if "traced_load" in r
-            else f"{'':>11} {'':>8} {'':>7}"
+            else ["", "", ""]
         )
-        print(
-            f"{r['workload']:<14} {r['n']:>7}  {LABELS[r['kind']]:<27} {ms(r['load']):>8} "
-            f"{r['rss_base']:>8.0f} {r['rss_load']:>7.0f} {r.get('rss_10', 0):>7.0f} "
-            f"{r['rss_peak']:>7.0f} {traced} {mb(r['file_bytes']):>8}"
+        rows.append(
+            [
+                r["workload"],
+                f"{r['n']:,}",
+                LABELS[r["kind"]],
+                ms(r["load"]),
+                f"{r['rss_base']:.0f}",
+                f"{r['rss_load']:.0f}",
+                f"{r.get('rss_10', 0):.0f}",
+                f"{r['rss_peak']:.0f}",
+                *traced,
+                mb(r["file_bytes"]),
+            ]
         )
-    print(
-        "MB. RSS (the run process, VmRSS): base = after imports, before the load; load = after "
-        "it; 10 rnds = after 10 rounds; peak = ru_maxrss at the end. traced (the mem process, "
-        "tracemalloc, after a gc.collect()): all memory allocated since just before the load "
-        "and still held, the application's own data included; peak = the most at any time."
-    )
+    return rows
+
+
+MEMORY_COLUMNS = (
+    "workload",
+    "N",
+    "persistence",
+    "load ms",
+    "RSS base",
+    "load",
+    "10 rounds",
+    "peak",
+    "traced load",
+    "10 rounds",
+    "rounds' peak",
+    "file MB",
+)
+MEMORY_LEGEND = (
+    "MB. RSS (the run process, VmRSS): base = after imports, before the load; load = after "
+    "it; 10 rounds = after 10 rounds; peak = ru_maxrss at the end. traced (the mem process, "
+    "tracemalloc, after a gc.collect()): memory allocated since just before the load and "
+    "still held, the application's own data included; rounds' peak = the most held at any "
+    "time during the 10 rounds (not the load's)."
+)
+
+
+def table(columns: tuple[str, ...], rows: list[list[str]], markdown: bool) -> str:
+    """Rows as aligned text, or as a Markdown table (text columns left, numbers right).
+
+    A column empty in every row (a measure an older results file lacks) is left out.
+    """
+    keep = [i for i in range(len(columns)) if any(row[i] for row in rows)]
+    columns = tuple(columns[i] for i in keep)
+    rows = [[row[i] for i in keep] for row in rows]
+    numeric = [all(_numeric(row[i]) for row in rows) for i in range(len(columns))]
+    if markdown:
+        lines = ["| " + " | ".join(columns) + " |"]
+        lines.append("|" + "|".join("---:" if num else "---" for num in numeric) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
+
+    def line(cells: Iterable[str]) -> str:
+        return " ".join(
+            cell.rjust(width) if num else cell.ljust(width)
+            for cell, width, num in zip(cells, widths, numeric, strict=True)
+        ).rstrip()
+
+    head = line(columns)
+    return "\n".join([head, "-" * len(head), *(line(row) for row in rows)])
+
+
+def _numeric(cell: str) -> bool:
+    return cell == "" or cell.rstrip("x").replace(",", "").replace(".", "").isdigit()
+
+
+def print_rounds(
+    results: list[dict[str, Any]], workloads: list[str], markdown: bool = False
+) -> None:
+    for workload in workloads:
+        rows = round_rows(results, workload)
+        if rows:
+            print(f"\n## {TITLES[workload]}: rounds\n")
+            print(table(ROUND_COLUMNS, rows, markdown))
+    print("\n" + ROUND_LEGEND)
+
+
+def print_memory(results: list[dict[str, Any]], markdown: bool = False) -> None:
+    print("\n## Cold load and memory\n")
+    print(table(MEMORY_COLUMNS, memory_rows(results), markdown))
+    print("\n" + MEMORY_LEGEND)
 
 
 def check_targets(results: list[dict[str, Any]]) -> list[str]:  # noqa: PLR0912, PLR0915
@@ -791,6 +883,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plots", help="draw the plots (SVG) into this directory")
     parser.add_argument("--compare", help="a results file of an earlier run: print ratios")
     parser.add_argument(
+        "--from",
+        dest="source",
+        help="run nothing: report (and plot) the results file of an earlier run",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    parser.add_argument(
         "--no-tracemalloc", action="store_true", help="skip the mem processes (tracemalloc)"
     )
     parser.add_argument("--worker", choices=("seed", "run", "mem"), help=argparse.SUPPRESS)
@@ -800,6 +898,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.worker:
         worker_main(args)
+        return
+    if args.source:
+        document = json.loads(Path(args.source).read_text())
+        print("\n".join(document["header"]))
+        finish(args, document, None)
         return
     workloads = args.only.split(",") if args.only else list(WORKLOADS)
     unknown = set(workloads) - set(WORKLOADS)
@@ -830,14 +933,21 @@ def main(argv: list[str] | None = None) -> None:
         traced=not args.no_tracemalloc,
         sizes=sizes,
     )
-    report(results)
+    document = {"script": "bench_workloads", "header": header, "results": results}
+    finish(args, document, time.perf_counter() - started)
+
+
+def finish(args: argparse.Namespace, document: dict[str, Any], seconds: float | None) -> None:
+    """Prints the report of a run, compares, and writes its results file and plots."""
+    results = document["results"]
+    report(results, args.markdown)
     if args.compare:
         before = json.loads(Path(args.compare).read_text())["results"]
         print(f"\n## Against {args.compare} (same-run ratios)\n")
         print("\n".join(compare(results, before)))
-    print(f"\ntotal time: {time.perf_counter() - started:.0f} s")
+    if seconds is not None:
+        print(f"\ntotal time: {seconds:.0f} s")
     if args.json:
-        document = {"script": "bench_workloads", "header": header, "results": results}
         Path(args.json).write_text(json.dumps(document, indent=1) + "\n")
     if args.plots:
         import plot
@@ -846,11 +956,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"wrote {path}")
 
 
-def report(results: list[dict[str, Any]]) -> None:
-    """Prints the tables and the targets of a run."""
+def report(results: list[dict[str, Any]], markdown: bool = False) -> None:
+    """Prints the tables (aligned text, or Markdown) and the targets of a run."""
     workloads = list(dict.fromkeys(r["workload"] for r in results))
-    print_rounds(results, workloads)
-    print_memory(results)
+    print_rounds(results, workloads, markdown)
+    print_memory(results, markdown)
     print("\n## Targets\n")
     print("\n".join(check_targets(results)))
     for r in results:

@@ -72,6 +72,7 @@ def _legend(figure: Figure, axes: Axes, columns: int = 3, note: str = "") -> Non
         fontsize=8,
         title=note or None,
         title_fontsize=8,
+        handlelength=3.5,
     )
     figure.tight_layout()
 
