@@ -737,8 +737,7 @@ def check_targets(  # noqa: PLR0912, PLR0915
 
     def vs_pickle(n: int, k: int, factor: float) -> None:
         json_r = rounds(n, "json", k)
-        pickles = [(rounds(n, kind, k), kind) for kind in PICKLES]
-        pickles = [(r, kind) for r, kind in pickles if r is not None]
+        pickles = [(r, kind) for kind in PICKLES if (r := rounds(n, kind, k)) is not None]
         if json_r is None or not pickles:
             verdict(None, f"round >= {factor:.0f}x faster than Pickle at N={n}, K={k}: not run")
             return
@@ -777,7 +776,7 @@ def check_targets(  # noqa: PLR0912, PLR0915
         noops = {k: rounds(100_000, "noop", k) for k in ks_of[100_000]}
         text = ", ".join(
             f"K={k}: {ms(r['stall'])} ms"
-            + (f" (no-op gather: {ms(noops[k]['stall'])} ms)" if noops[k] else "")
+            + (f" (no-op gather: {ms(idle['stall'])} ms)" if (idle := noops[k]) else "")
             for k, r in stalls.items()
             if r
         )
