@@ -2,8 +2,8 @@
 
 Run from the repository root (see docs/benchmarks.md for the method and the latest results)::
 
-    python benchmarks/bench_workloads.py                  # 1k, 10k, 100k: ~20 minutes
-    python benchmarks/bench_workloads.py --quick          # 1k, 10k, fewer rounds: ~3 minutes
+    python benchmarks/bench_workloads.py                  # 1k, 10k, 100k: ~12 minutes
+    python benchmarks/bench_workloads.py --quick          # 1k, 10k, fewer rounds: ~2 minutes
     python benchmarks/bench_workloads.py --only conversations --json out.json --plots docs/img
     python benchmarks/bench_workloads.py --from out.json --markdown --compare before.json
 
