@@ -7,7 +7,7 @@ Run from the repository root::
 
 The plain state is ``{str(user_id): user}`` for N users of ``benchmarks/_workload.py`` (name,
 language, score, a 5-item cart of dicts, settings, a 5-item history): JSON that needs no tags.
-The target of the issue is "encoding plus ``orjson.dumps`` within 3x of ``orjson.dumps`` alone"
+The target is "encoding plus ``orjson.dumps`` within 3x of ``orjson.dumps`` alone"
 on the plain state. ``Codec.dumps`` is exactly that (it encodes, then calls ``orjson.dumps``),
 so it is what is timed, both on the whole state in one call and once per user, which is how
 the persistence calls it (one call per changed entry). Each figure is the best of 7 runs with

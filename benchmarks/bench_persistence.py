@@ -1,10 +1,11 @@
-"""JsonPersistence side by side with PTB's persistences and the orjson floor (issue 7).
+"""JsonPersistence side by side with PTB's persistences and the orjson floor.
 
 Run from the repository root (see docs/benchmarks.md for the method and the latest results)::
 
     python benchmarks/bench_persistence.py                # N = 1k, 10k, 100k: ~15 minutes
     python benchmarks/bench_persistence.py --quick        # N = 1k, 10k: ~2 minutes
     python benchmarks/bench_persistence.py --sizes 1000,10000 --kinds json,pickle-1
+    python benchmarks/bench_persistence.py --conversations --json out.json --plots docs/img
 
 Every (persistence, N) runs in fresh subprocesses so that peak RSS belongs to one
 configuration: a *seed* process writes the initial state of N users; a *run* process loads
@@ -16,26 +17,26 @@ awaited together with ``asyncio.gather``. A ticker task sleeping 1 ms records th
 gap between its wake-ups during the round (the event-loop stall). Bytes written are the
 process's ``wchar`` from ``/proc/self/io`` (every ``write()`` of every thread) over the round.
 More *load* processes repeat the cold load. The parent prints the tables, the ratios and
-one PASS/MISS line per target of issue 7.
+one PASS/MISS line per target.
 
 Rounds that PicklePersistence would spend minutes on (it rewrites its whole file for every
 changed user) are estimated: a round of ``m`` updates is timed and scaled by ``K/m``.
 Estimated values carry a ``~``.
+
+``--conversations`` adds the conversation workload of ``bench_workloads.py``: one handler with
+N active conversations for each N, 1 and 100 steps per round, beside both PicklePersistences.
+``--json OUT`` keeps the results for ``plot.py``; ``--plots DIR`` draws them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import copy
-import datetime
 import gc
 import hashlib
 import json
 import os
-import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -50,6 +51,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
+from _measure import GcClock, Ticker, environment, max_rss_mb, mb, med, ms, ratio, wchar
 from _workload import BOT_DATA, make_state, make_user, mutate_user, pick_users
 
 KINDS = ("json", "pickle-1", "pickle-n", "dict", "floor", "noop")
@@ -70,19 +72,6 @@ BOT_TOKEN = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
 # =========================================================================== measuring
 
 
-def wchar() -> int:
-    """Bytes this process (all threads) has passed to write() so far."""
-    with open("/proc/self/io", "rb") as file:
-        for line in file:
-            if line.startswith(b"wchar:"):
-                return int(line.split()[1])
-    raise RuntimeError("no wchar in /proc/self/io")
-
-
-def max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def snapshot(directory: Path) -> dict[str, tuple[int, int, int]]:
     return {
         entry.name: (entry.inode(), entry.stat().st_size, entry.stat().st_mtime_ns)
@@ -93,45 +82,6 @@ def snapshot(directory: Path) -> dict[str, tuple[int, int, int]]:
 
 def changed_files(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(name for name, info in after.items() if before.get(name) != info)
-
-
-class GcClock:
-    """Adds up the time the cyclic garbage collector runs (in any thread) while installed."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-        self.collections = 0
-        self._start = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._start = time.perf_counter()
-        else:
-            self.total += time.perf_counter() - self._start
-            self.collections += 1
-
-    def __enter__(self) -> GcClock:
-        gc.callbacks.append(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self)
-
-
-class Ticker:
-    """Sleeps 1 ms in a loop and records the longest gap between two wake-ups."""
-
-    def __init__(self) -> None:
-        self.max_gap = 0.0
-        self.running = True
-
-    async def run(self) -> None:
-        last = time.perf_counter()
-        while self.running:
-            await asyncio.sleep(0.001)
-            now = time.perf_counter()
-            self.max_gap = max(self.max_gap, now - last)
-            last = now
 
 
 def durable_write(path: Path, data: bytes) -> None:
@@ -431,7 +381,7 @@ async def timed_round(
     ticker = Ticker()
     ticking = asyncio.create_task(ticker.run())
     await asyncio.sleep(0.003)  # the ticker is asleep in the loop before the round starts
-    ticker.max_gap = 0.0
+    ticker.reset()
     STEPS.clear()
     files_before, written_before = snapshot(directory), wchar()
     with GcClock() as collector:
@@ -586,23 +536,6 @@ def measure(
 
 
 # --------------------------------------------------------------------------- reporting
-
-
-def med(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def ms(seconds: float) -> str:
-    value = seconds * 1000
-    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 1 else f"{value:.2f}"
-
-
-def mb(count: float) -> str:
-    return f"{count / 1e6:.2f}" if count < 1e8 else f"{count / 1e6:.0f}"
-
-
-def ratio(value: float) -> str:
-    return f"{value:.0f}x" if value >= 100 else f"{value:.1f}x" if value >= 1 else f"{value:.2f}x"
 
 
 def round_stats(entry: dict[str, Any]) -> dict[str, Any]:
@@ -804,8 +737,7 @@ def check_targets(  # noqa: PLR0912, PLR0915
 
     def vs_pickle(n: int, k: int, factor: float) -> None:
         json_r = rounds(n, "json", k)
-        pickles = [(rounds(n, kind, k), kind) for kind in PICKLES]
-        pickles = [(r, kind) for r, kind in pickles if r is not None]
+        pickles = [(r, kind) for kind in PICKLES if (r := rounds(n, kind, k)) is not None]
         if json_r is None or not pickles:
             verdict(None, f"round >= {factor:.0f}x faster than Pickle at N={n}, K={k}: not run")
             return
@@ -844,7 +776,7 @@ def check_targets(  # noqa: PLR0912, PLR0915
         noops = {k: rounds(100_000, "noop", k) for k in ks_of[100_000]}
         text = ", ".join(
             f"K={k}: {ms(r['stall'])} ms"
-            + (f" (no-op gather: {ms(noops[k]['stall'])} ms)" if noops[k] else "")
+            + (f" (no-op gather: {ms(idle['stall'])} ms)" if (idle := noops[k]) else "")
             for k, r in stalls.items()
             if r
         )
@@ -920,44 +852,7 @@ def check_targets(  # noqa: PLR0912, PLR0915
     return lines
 
 
-def environment(base: Path) -> list[str]:
-    import filelock
-    import telegram
-
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    fs = subprocess.run(
-        ["df", "-T", str(base)], capture_output=True, text=True, check=False
-    ).stdout.splitlines()[-1:]
-    root = Path(__file__).resolve().parent.parent
-    head = subprocess.run(
-        ["git", "-C", str(root), "log", "-1", "--format=%h %s"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(root), "status", "--porcelain", "--", "jsonpersist"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return [
-        f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"jsonpersist at commit {head or '?'}"
-        + (" (with uncommitted changes in jsonpersist/)" if dirty else ""),
-        f"machine: {os.cpu_count()} CPUs ({cpu}), {platform.platform()}",
-        f"python {platform.python_version()}, python-telegram-bot {telegram.__version__}, "
-        f"orjson {orjson.__version__}, filelock {filelock.__version__}",
-        f"state directory: {base} ({' '.join(fs[0].split()[:2]) if fs else '?'})",
-    ]
-
-
-def main() -> None:
+def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", help="comma-separated N (default 1000,10000,100000)")
     parser.add_argument("--kinds", default=",".join(KINDS), help="subset of " + ",".join(KINDS))
@@ -970,6 +865,15 @@ def main() -> None:
         help="seconds a Pickle round may take before it is estimated; default 15 (quick: 1.5)",
     )
     parser.add_argument("--dir", help="where the state directories go (default: the temp dir)")
+    parser.add_argument(
+        "--conversations",
+        action="store_true",
+        help="also run the conversation workload of bench_workloads.py: one handler with N "
+        "active conversations for each N, 1 and 100 steps per round, JsonPersistence beside "
+        "both PicklePersistences (alone: bench_workloads.py --only conversations)",
+    )
+    parser.add_argument("--json", help="also write the results to this file (for plot.py)")
+    parser.add_argument("--plots", help="draw the plots (SVG) into this directory")
     parser.add_argument("--worker", choices=("seed", "run", "load"), help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -993,15 +897,14 @@ def main() -> None:
     base = Path(args.dir or tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
 
-    print("# JsonPersistence vs PTB persistences (benchmarks/bench_persistence.py)")
-    for line in environment(base):
-        print(line)
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(
+    header = [
+        "# JsonPersistence vs PTB persistences (benchmarks/bench_persistence.py)",
+        *environment(base),
+        f"command: {' '.join([Path(sys.executable).name, *sys.argv])}",
         f"repetitions: {reps} rounds per (N, K) (Pickle: at least 3, more only within "
-        f"3x{budget:g} s), {load_reps} cold loads; Pickle rounds over {budget:g} s estimated\n"
-    )
-    sys.stdout.flush()
+        f"3x{budget:g} s), {load_reps} cold loads; Pickle rounds over {budget:g} s estimated",
+    ]
+    print("\n".join(header) + "\n", flush=True)
 
     started = time.perf_counter()
     all_results: dict[int, dict[str, Any]] = {}
@@ -1020,11 +923,35 @@ def main() -> None:
                 f"{all_results[n][kind]['loadavg']:.1f})",
                 flush=True,
             )
+    conversations = []
+    if args.conversations:
+        import bench_workloads
+
+        sized = {"conversations": tuple(sizes)}
+        conversations = bench_workloads.run_all(
+            ["conversations"], quick=args.quick, reps=reps, base=base, traced=True, sizes=sized
+        )
     print_tables(all_results, ks_of)
-    print("\n## Targets (issue 7)\n")
+    print("\n## Targets\n")
     for line in check_targets(all_results, ks_of):
         print(line)
+    if conversations:
+        bench_workloads.report(conversations)
     print(f"\ntotal time: {time.perf_counter() - started:.0f} s")
+    document = {
+        "script": "bench_persistence",
+        "header": header,
+        "ks_of": ks_of,
+        "results": all_results,
+        "conversations": conversations,
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(document, indent=1) + "\n")
+    if args.plots:
+        import plot
+
+        for path in plot.persistence_plots(document, Path(args.plots)):
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":
