@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jsonpersist._categories import CALLBACK_DATA, CONVERSATIONS, Category
+from jsonpersist._categories import CALLBACK_DATA, CONVERSATIONS, Category, _callback_problem
 from jsonpersist._errors import CorruptStateError
 from jsonpersist._format import FORMAT_VERSION
 
@@ -111,18 +111,8 @@ def _split_whole(category: Category, value: Any, path: Path) -> dict[Any, Any]:
                 where=category.name,
             )
         keyboards, queries = value["keyboards"], value["queries"]
-        if (
-            type(keyboards) is not list
-            or not all(
-                type(keyboard) is list and len(keyboard) == 3  # noqa: PLR2004
-                for keyboard in keyboards
-            )
-            or type(queries) is not dict
-        ):
-            raise CorruptStateError(
-                "the keyboards must be [id, time, buttons] lists and the queries an object",
-                file=path,
-                where=category.name,
-            )
+        problem = _callback_problem(keyboards, queries)
+        if problem is not None:
+            raise CorruptStateError(problem[0], file=path, where=category.name + problem[1])
         return category.split((keyboards, queries))
     return category.split(value)
