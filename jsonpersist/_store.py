@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from filelock import FileLock, Timeout
 
@@ -66,6 +67,10 @@ _PLACED, _RACED_TWICE = 0, 2
 _NO_EXCHANGE = frozenset(
     {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
 )
+
+
+#: How much a read asks for at a time when a file grows while it is read.
+_GROWTH_PIECE = 1 << 20
 
 
 class Store:
@@ -269,7 +274,27 @@ class Store:
                     f"({self.max_file_size:,}); raise the limit if the file is expected",
                     file=path,
                 )
-            return file.read(self.max_file_size + 1), stat_signature(info)
+            return self._read_capped(file, info.st_size, path), stat_signature(info)
+
+    def _read_capped(self, file: BinaryIO, size: int, path: Path) -> bytes:
+        """Reads a file of ``size`` bytes (as fstat said), refusing one that grew too large.
+
+        Reading ``max_file_size + 1`` bytes at once would allocate that much (512 MiB) for
+        every read, whatever the file's size: a small host without overcommit fails there.
+
+        Raises:
+            CorruptStateError: The file grew beyond ``max_file_size`` while it was read.
+        """
+        data = file.read(size + 1)
+        while size < len(data) <= self.max_file_size:  # it grew since fstat: read on
+            size = len(data)
+            data += file.read(min(_GROWTH_PIECE, self.max_file_size + 1 - size))
+        if len(data) > self.max_file_size:
+            raise CorruptStateError(
+                f"grew beyond max_file_size ({self.max_file_size:,}) while it was read",
+                file=path,
+            )
+        return data
 
     # ------------------------------------------------------------------------------ writing
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import io
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import stat
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -475,3 +477,31 @@ async def test_a_persistence_round_that_fails_to_write_keeps_every_file(director
     reader: JsonPersistence[Any, Any, Any] = JsonPersistence(directory, read_only=True)
     assert await reader.get_user_data() == {1: {"v": "new"}}
     assert await reader.get_chat_data() == {1: {"v": 1}}
+
+
+def test_a_read_allocates_about_the_file_not_max_file_size(tmp_path: Path) -> None:
+    """A 3-byte file read with the default limit (512 MiB) must not ask for 512 MiB: a host
+    without memory overcommit (or under ulimit -v) failed every read so."""
+    (tmp_path / "user_data.json").write_bytes(b"[]\n")
+    store = Store(tmp_path, create=False)
+    tracemalloc.start()
+    try:
+        raw, _ = store.read_version("user_data.json")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert raw == b"[]\n"
+    assert peak < 1 << 20
+
+
+@pytest.mark.parametrize(("limit", "refused"), [(50, True), (100, False), (5000, False)])
+def test_a_file_that_grows_while_read_is_read_whole_or_refused(
+    tmp_path: Path, limit: int, refused: bool
+) -> None:
+    store = Store(tmp_path, max_file_size=limit, create=False)
+    grown = io.BytesIO(b"x" * 100)  # fstat said 10 bytes; 100 are there by the time of reading
+    if refused:
+        with pytest.raises(CorruptStateError, match="grew beyond max_file_size"):
+            store._read_capped(grown, 10, tmp_path / "user_data.json")
+    else:
+        assert store._read_capped(grown, 10, tmp_path / "user_data.json") == b"x" * 100
