@@ -22,7 +22,7 @@ from jsonpersist._errors import (
     UnsupportedTypeError,
 )
 from jsonpersist._format import WHOLE
-from jsonpersist._same import changed_members
+from jsonpersist._same import changed_chunks, changed_members
 from jsonpersist._session import CategoryState, Session
 from jsonpersist._store import Signature
 
@@ -135,6 +135,8 @@ class Rounds:
         state = session.states[name]
         if session.read_only or state.load_error is not None or not session.is_current(state):
             state = await session.writable(name)  # loads it first, or raises why it cannot
+        if state.copies is not None and await self._unchanged(state, value):
+            return  # the bot data PTB hands over every round, unchanged: nothing to save
         state.staged[key] = value
         round_ = self._next
         loop = asyncio.get_running_loop()
@@ -147,6 +149,43 @@ class Rounds:
         error = round_.error_for(name, key)
         if error is not None:
             raise error
+
+    async def _unchanged(self, state: CategoryState, value: Any) -> bool:
+        """Whether a bot data is certainly what its file holds, compared on the event loop.
+
+        PTB hands over the whole bot data every round, mostly unchanged. Comparing it with the
+        copies here, a chunk of members at a time with a turn of the loop between chunks, costs
+        what PTB's own PicklePersistence's ``==`` does, without a round and its worker thread.
+        Anything else going on (a round, an edit, a change of the lines meanwhile) answers
+        :obj:`False`, and the value is saved the usual way.
+
+        Raises:
+            UnsupportedTypeError: The value is not of the category's shape.
+        """
+        members = self._session.entries.members(state.category, value)
+        copies, generation = state.copies, state.generation
+        if (
+            copies is None
+            or type(members) is not dict
+            or len(members) != len(state.lines)
+            or state.dirty
+            or state.staged
+            or self.hooks is not None
+            or not state.present
+        ):
+            return False
+        for found in changed_chunks(members, copies):
+            if found:
+                return False
+            if self._lock.locked() or self._next is not None or state.generation != generation:
+                return False
+            await asyncio.sleep(0)
+        return (
+            state.copies is copies
+            and state.generation == generation
+            and not self._lock.locked()
+            and self._next is None
+        )
 
     async def _run(self, round_: _Round) -> None:
         # Every coroutine of the gather that started this round stages its change before this

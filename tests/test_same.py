@@ -65,6 +65,17 @@ def test_a_change_that_equals_the_old_value_is_still_seen(check: Any, change: st
     old, new = CHANGES[change]
     copies = check.copies({"k": old}, shared=True)
     assert list(check.changed_members({"k": new}, copies)) == ["k"]
+    assert list(check.changed_chunks({"k": new}, copies)) == [["k"]]
+
+
+def test_chunks_cover_every_member_once(check: Any) -> None:
+    values = {i: {"n": i} for i in range(3 * _same.CHUNK + 5)}
+    copies = check.copies(values, shared=True)
+    values[7] = {"n": -1}
+    values[2 * _same.CHUNK + 1] = {"n": True}
+    chunks = list(check.changed_chunks(values, copies))
+    assert len(chunks) == 4
+    assert [key for chunk in chunks for key in chunk] == [7, 2 * _same.CHUNK + 1]
 
 
 @pytest.mark.parametrize("change", CHANGES)
