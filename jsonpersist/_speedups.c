@@ -175,15 +175,22 @@ same_dict(PyObject *a, PyObject *b, int depth)
     if (PyDict_GET_SIZE(a) != PyDict_GET_SIZE(b)) {
         return 0;
     }
-    Py_ssize_t pos = 0;
-    PyObject *key, *value;
+    /* The copies keep the order and the very key objects of the application's dicts (and
+     * PTB's deep copies share them), so walking both side by side usually finds the key in
+     * b at once; a lookup is the fallback. */
+    Py_ssize_t pos = 0, other_pos = 0;
+    PyObject *key, *value, *other_key, *other;
+    int in_step = 1;
     while (PyDict_Next(a, &pos, &key, &value)) {
         if (!simple_key(key)) {
             return 0;
         }
-        PyObject *other = PyDict_GetItemWithError(b, key);
-        if (other == NULL) {
-            return PyErr_Occurred() ? -1 : 0;
+        if (!(in_step && PyDict_Next(b, &other_pos, &other_key, &other) && other_key == key)) {
+            in_step = 0;
+            other = PyDict_GetItemWithError(b, key);
+            if (other == NULL) {
+                return PyErr_Occurred() ? -1 : 0;
+            }
         }
         int same = same_value(value, other, depth + 1);
         if (same != 1) {
@@ -243,6 +250,11 @@ same_value(PyObject *a, PyObject *b, int depth)
     PyTypeObject *kind = Py_TYPE(a);
     if (kind != Py_TYPE(b)) {
         return 0;
+    }
+    /* The same immutable object (the copies share strings and numbers): the same. */
+    if (a == b && (kind == &PyUnicode_Type || kind == &PyLong_Type || kind == &PyFloat_Type ||
+                   kind == &PyBool_Type || a == Py_None)) {
+        return 1;
     }
     if (a == Py_None || kind == &PyBool_Type) {
         return a == b;
