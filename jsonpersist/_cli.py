@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from jsonpersist import __version__, _plain
+from jsonpersist import __version__, _copy, _plain
 from jsonpersist import _commands as commands
 from jsonpersist._categories import CATEGORIES
 from jsonpersist._commands import (
@@ -99,6 +99,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "  jsonpersist snapshot state/ backup/\n"
         "  jsonpersist snapshot state/ state-snapshot/ --force && git add state-snapshot/",
     ),
+    "copy": _copy.COPY_HELP,
 }
 
 
@@ -147,12 +148,20 @@ def _parser() -> argparse.ArgumentParser:
 def _reading_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
     check = parsers["check"]
     check.add_argument(
-        "directories", nargs="+", type=Path, metavar="DIR", help="a state directory, or several"
+        "directories",
+        nargs="+",
+        type=_copy.location,
+        metavar="DIR",
+        help="a state directory or postgresql:// URL, or several",
     )
-    check.set_defaults(run=commands.check)
+    _copy.add_name_option(check)
+    check.set_defaults(run=_copy.check)
 
     show = parsers["show"]
-    show.add_argument("directory", type=Path, metavar="DIR", help="the state directory")
+    show.add_argument(
+        "directory", type=_copy.location, metavar="DIR", help="the state directory or URL"
+    )
+    _copy.add_name_option(show)
     show.add_argument(
         "category",
         nargs="?",
@@ -166,7 +175,7 @@ def _reading_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
         help="only this entry: a user or chat id, a bot_data key, a callback keyboard id or "
         "a conversation handler's name",
     )
-    show.set_defaults(run=commands.show)
+    show.set_defaults(run=_copy.show)
 
 
 def _writing_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
@@ -202,6 +211,8 @@ def _writing_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
         "--force", action="store_true", help="replace the state files of a DEST that holds files"
     )
     snapshot.set_defaults(run=commands.snapshot)
+
+    _copy.add_copy_arguments(parsers["copy"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -108,7 +108,7 @@ class Database:
         name (:obj:`str`): The bot name.
     """
 
-    __slots__ = ("_conn", "_params", "name", "timeout", "url")
+    __slots__ = ("_conn", "_params", "_tables", "name", "timeout", "url")
 
     def __init__(self, dsn: str, name: str, timeout: float) -> None:
         self.url, self.name, self.timeout = redact(dsn), name, timeout
@@ -122,6 +122,7 @@ class Database:
         params.setdefault("application_name", who[:63])
         self._params = params
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._tables = False  # whether the tables exist (a reading tool creates none)
 
     @property
     def connected(self) -> bool:
@@ -149,7 +150,9 @@ class Database:
             ) from exc
 
     async def connect(self, *, own: bool) -> None:
-        """Connects, creates the tables if missing and (``own``) takes the bot name.
+        """Connects and (``own``) creates the tables if missing and takes the bot name.
+
+        Without ``own`` (a tool that only reads) nothing is created: no tables read as empty.
 
         Raises:
             DatabaseLockedError: ``own`` and another connection holds the bot name.
@@ -177,20 +180,27 @@ class Database:
                 f"the database's encoding is {encoding and encoding[0]}, not UTF8; create it "
                 "with ENCODING 'UTF8' (jsonb strings would lose characters otherwise)",
             )  # fmt: skip
-        await self._schema(conn)
+        await self._schema(conn, create=own)
         if own:
             await self._own(conn)
 
-    async def _schema(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    async def _schema(self, conn: psycopg.AsyncConnection[Any], create: bool) -> None:
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            for statement in _SCHEMA:
-                await conn.execute(statement)
-            await conn.execute(
-                "INSERT INTO jsonpersist_schema SELECT %s WHERE NOT EXISTS "
-                "(SELECT FROM jsonpersist_schema)",
-                (SCHEMA_VERSION,),
-            )
+            if create:
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                for statement in _SCHEMA:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO jsonpersist_schema SELECT %s WHERE NOT EXISTS "
+                    "(SELECT FROM jsonpersist_schema)",
+                    (SCHEMA_VERSION,),
+                )
+            exists = await (
+                await conn.execute("SELECT to_regclass('jsonpersist_schema') IS NOT NULL")
+            ).fetchone()
+            self._tables = bool(exists and exists[0])
+            if not self._tables:
+                return
             row = await (
                 await conn.execute("SELECT max(version) FROM jsonpersist_schema")
             ).fetchone()
@@ -236,6 +246,8 @@ class Database:
     async def _rows(self, names: list[str]) -> dict[str, LoadedRows]:
         conn = await self._connection()
         out: dict[str, LoadedRows] = {name: {} for name in names}
+        if not self._tables:
+            return out
         cursor = await conn.execute(_SELECT, (self.name, names))
         for category, key, pos, text in await cursor.fetchall():
             out[category][key] = (pos, orjson.loads(text))
@@ -253,6 +265,8 @@ class Database:
 
     async def _holds_rows(self) -> bool:
         conn = await self._connection()
+        if not self._tables:
+            return False
         cursor = await conn.execute(
             "SELECT EXISTS (SELECT FROM jsonpersist_entries WHERE bot = %s)", (self.name,)
         )
