@@ -137,7 +137,8 @@ def test_a_destination_with_state_needs_force(
     assert main(["copy", str(state_dir), pg_url]) == EXIT_OK
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
-            "UPDATE jsonpersist_entries SET value = '{\"edited\": 1}', value_text = NULL WHERE key = '8'"
+            "UPDATE jsonpersist_entries SET value = '{\"edited\": 1}', value_text = NULL "
+            "WHERE key = '8'"
         )
     capsys.readouterr()
     assert main(["copy", str(state_dir), pg_url]) == EXIT_USAGE
@@ -230,7 +231,8 @@ def test_check_and_show_read_a_url(
     assert capsys.readouterr().out.strip() == "{(7, 7): 'address'}"
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
-            "UPDATE jsonpersist_entries SET value = '{\"$what\": 1}', value_text = NULL WHERE key = '8'"
+            "UPDATE jsonpersist_entries SET value = '{\"$what\": 1}', value_text = NULL "
+            "WHERE key = '8'"
         )
     assert main(["check", pg_url, "--name", "shop"]) == EXIT_PROBLEMS
     err = capsys.readouterr().err
