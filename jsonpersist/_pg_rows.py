@@ -62,6 +62,14 @@ def jsonb_safe(value: bytes) -> bool:
     return _NOT_JSONB.search(value) is None
 
 
+def _where(category: Category, key: Any) -> str:
+    """How messages name a bot data key, also one holding an int too long for ``repr()``."""
+    try:
+        return category.where(key)
+    except ValueError:
+        return f"{category.name}[<a {type(key).__name__} with an int too long to show>]"
+
+
 def _dumps(tree: Any, where: str) -> bytes:
     try:
         return orjson.dumps(tree, option=_SORT)
@@ -145,7 +153,7 @@ class RowCodec:
         if category is BOT_DATA and type(storable) is dict:
             rows = {}
             for key, member in storable.items():
-                where = category.where(key)
+                where = _where(category, key)
                 text = _dumps(self.codec.encode(key, where), where).decode()
                 rows[text] = Row(self.codec.dumps(member, where))
             return rows
@@ -204,11 +212,10 @@ class RowCodec:
                 raise CorruptStateError(
                     f"the key {text} is not hashable", file=path, where=category.name
                 ) from None
+            where = _where(category, key)
             if seen:
-                raise CorruptStateError(
-                    "two rows hold the same key", file=path, where=category.where(key)
-                )
-            value = self._decode(tree, category.where(key), path)
+                raise CorruptStateError("two rows hold the same key", file=path, where=where)
+            value = self._decode(tree, where, path)
             if category.keyed:
                 value = category.entry(value, self.context_types, path, key)
             values[key] = value

@@ -8,7 +8,9 @@ The schema (version :data:`SCHEMA_VERSION`), created on first use::
 
     jsonpersist_schema (version integer PRIMARY KEY)
     jsonpersist_entries (
-        bot text, category text, key text,       -- PRIMARY KEY (bot, category, key)
+        bot text, category text, key text,        -- the entry: bot name, category, key JSON
+        key_md5 uuid GENERATED ALWAYS AS (md5(key)::uuid) STORED,
+                                                  -- PRIMARY KEY (bot, category, key_md5)
         pos bigint,                               -- callback keyboards: PTB's LRU order
         value jsonb,                              -- the entry's tagged JSON, or NULL when
         value_text text                           -- jsonb cannot hold it exactly: then here
@@ -48,6 +50,9 @@ _SCHEMA_LOCK = int.from_bytes(
     hashlib.blake2b(b"jsonpersist schema", digest_size=8).digest(), "big", signed=True
 )
 
+# Bot names are part of the primary key, whose entries a btree limits to 2704 bytes.
+_MAX_NAME = 256
+
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS jsonpersist_schema (version integer PRIMARY KEY)",
     """CREATE TABLE IF NOT EXISTS jsonpersist_entries (
@@ -55,10 +60,12 @@ _SCHEMA = (
         category text NOT NULL CHECK (category IN
             ('user_data', 'chat_data', 'bot_data', 'callback_data', 'conversations')),
         key text NOT NULL,
+        -- the primary key holds a digest of the key: a btree refuses entries over 2704 bytes
+        key_md5 uuid GENERATED ALWAYS AS (md5(key)::uuid) STORED,
         pos bigint,
         value jsonb,
         value_text text,
-        PRIMARY KEY (bot, category, key),
+        PRIMARY KEY (bot, category, key_md5),
         CHECK ((value IS NULL) <> (value_text IS NULL))
     )""",
 )
@@ -67,12 +74,13 @@ INSERT INTO jsonpersist_entries AS e (bot, category, key, pos, value, value_text
 SELECT %s, u.category, u.key, u.pos, u.value::jsonb, u.value_text
 FROM unnest(%s::text[], %s::text[], %s::int8[], %s::text[], %s::text[])
     AS u(category, key, pos, value, value_text)
-ON CONFLICT (bot, category, key) DO UPDATE
+ON CONFLICT (bot, category, key_md5) DO UPDATE
 SET pos = EXCLUDED.pos, value = EXCLUDED.value, value_text = EXCLUDED.value_text"""
 _DELETE = """
 DELETE FROM jsonpersist_entries AS e
 USING unnest(%s::text[], %s::text[]) AS d(category, key)
-WHERE e.bot = %s AND e.category = d.category AND e.key = d.key"""
+WHERE e.bot = %s AND e.category = d.category AND e.key_md5 = md5(d.key)::uuid
+  AND e.key = d.key"""
 _SELECT = """
 SELECT category, key, pos, coalesce(value::text, value_text) FROM jsonpersist_entries
 WHERE bot = %s AND category = ANY(%s::text[])"""
@@ -112,6 +120,8 @@ class Database:
 
     def __init__(self, dsn: str, name: str, timeout: float) -> None:
         self.url, self.name, self.timeout = redact(dsn), name, timeout
+        if not 0 < len(name.encode("utf-8", "replace")) <= _MAX_NAME or "\x00" in name:
+            raise ValueError(f"a bot name has 1 to {_MAX_NAME} bytes and no NUL: {name[:80]!r}")
         try:
             params = conninfo_to_dict(dsn)
         except psycopg.ProgrammingError as exc:

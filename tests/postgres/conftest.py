@@ -7,10 +7,15 @@ Without PostgreSQL the tests skip, saying why; with ``JSONPERSIST_REQUIRE_POSTGR
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pg_server import PgServer, find_binaries
+
+# The application tests use the contract tests' harness (a real offline Application).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ptb_contract"))
 
 pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
 

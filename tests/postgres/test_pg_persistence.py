@@ -364,3 +364,23 @@ def test_the_password_never_shows_in_errors() -> None:
         asyncio.run(persistence.get_user_data())
     assert "s3cret" not in str(caught.value)
     assert "bot:***@" in caught.value.url
+
+
+async def test_keys_longer_than_a_btree_entry_are_stored(pg_url: str) -> None:
+    # The primary key holds an md5 of the key: a btree refuses entries over 2704 bytes.
+    bot_data = {"k" * 10_000: 1, 10**5000: 2, (10**5000,): 3, "short": 4}
+    persistence: AnyPersistence = PostgresPersistence(pg_url)
+    await persistence.get_bot_data()
+    await persistence.update_bot_data(bot_data)
+    bot_data.pop("short")
+    await persistence.update_bot_data(bot_data)  # a delete by long keys' neighbours
+    await persistence.flush()
+    assert (await load_all(pg_url))["bot_data"] == bot_data
+    assert len(rows(pg_url)) == 3
+
+
+def test_bot_names_are_checked() -> None:
+    with pytest.raises(ValueError, match="bot name"):
+        PostgresPersistence("postgresql:///x", name="")
+    with pytest.raises(ValueError, match="bot name"):
+        PostgresPersistence("postgresql:///x", name="n" * 300)
