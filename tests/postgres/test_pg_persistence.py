@@ -384,3 +384,15 @@ def test_bot_names_are_checked() -> None:
         PostgresPersistence("postgresql:///x", name="")
     with pytest.raises(ValueError, match="bot name"):
         PostgresPersistence("postgresql:///x", name="n" * 300)
+
+
+async def test_a_large_round_is_written_in_bounded_statements(pg_url: str) -> None:
+    # 12,000 rows: three statements of at most 5,000 rows in one transaction, each within
+    # the time limit, where one statement of them all could take longer than it.
+    persistence: AnyPersistence = PostgresPersistence(pg_url, timeout=5)
+    await persistence.get_user_data()
+    await asyncio.gather(*(persistence.update_user_data(u, {"u": u}) for u in range(12_000)))
+    await asyncio.gather(*(persistence.drop_user_data(u) for u in range(0, 12_000, 2)))
+    await persistence.flush()
+    loaded = (await load_all(pg_url))["user_data"]
+    assert loaded == {u: {"u": u} for u in range(1, 12_000, 2)}
