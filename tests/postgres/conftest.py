@@ -17,13 +17,19 @@ from pg_server import PgServer, find_binaries
 # The application tests use the contract tests' harness (a real offline Application).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ptb_contract"))
 
-pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
+REQUIRED = os.environ.get("JSONPERSIST_REQUIRE_POSTGRES") == "1"
+try:
+    import psycopg  # noqa: F401
+except ImportError:
+    if REQUIRED:
+        pytest.fail("JSONPERSIST_REQUIRE_POSTGRES=1, but psycopg is not installed", pytrace=False)
+    pytest.skip("the postgres extra (psycopg) is not installed", allow_module_level=True)
 
 
 def _server() -> PgServer:
     bindir, reason = find_binaries()
     if bindir is None:
-        if os.environ.get("JSONPERSIST_REQUIRE_POSTGRES") == "1":
+        if REQUIRED:
             pytest.fail(f"JSONPERSIST_REQUIRE_POSTGRES=1, but {reason}")
         pytest.skip(reason)
     server = PgServer(bindir)
