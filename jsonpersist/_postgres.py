@@ -272,10 +272,12 @@ class PostgresPersistence(BasePersistence[UD, CD, BD], Generic[UD, CD, BD]):
         if name not in self._enabled:
             return disabled
         loaded = await self._table(name)
-        if loaded is None:  # loaded before: decode what the bot last handed over
-            loaded = {key: (row.pos, row.value) for key, row in self._tables[name].rows.items()}
-            return await asyncio.to_thread(self._decode, name, loaded, True)
-        return await asyncio.to_thread(self._decode, name, loaded, False)
+        if loaded is not None:
+            return await asyncio.to_thread(self._decode, name, loaded, False)
+        # Loaded before: decode what the bot last handed over (not while a round encodes).
+        async with self._write_lock:
+            rows = {key: (row.pos, row.value) for key, row in self._tables[name].rows.items()}
+        return await asyncio.to_thread(self._decode, name, rows, True)
 
     def _decode(self, name: str, loaded: LoadedRows, parse: bool) -> Any:
         if parse:
