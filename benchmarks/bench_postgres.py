@@ -10,9 +10,9 @@ socket, ``fsync`` on, default ``synchronous_commit``), seeds N users of
 ``benchmarks/_workload.py`` into each persistence, and then times rounds as
 ``Application.update_persistence`` runs them: K users changed, their data deep-copied (not
 timed, PTB does it for every persistence alike), and every ``update_user_data`` of the round
-plus ``update_bot_data`` awaited in one ``asyncio.gather``. PicklePersistence rewrites its
-whole file for every changed user: its rounds of K updates are timed on ``m = min(K, 3)``
-updates and scaled by ``K/m`` (marked ``~``).
+plus ``update_bot_data`` awaited in one ``asyncio.gather``, after one untimed round.
+PicklePersistence rewrites its whole file for every changed user: its rounds of K updates are
+timed on ``m = min(K, 3)`` updates and scaled by ``K/m`` (marked ``~``).
 
 Target: the round cost of PostgresPersistence grows with K, not N: the median round at
 N = 100k is within 2x of the one at N = 10k for the same K (PASS/MISS).
@@ -79,14 +79,14 @@ async def seed(kind: str, where: str, state: dict[int, Any]) -> float:
 
 
 async def rounds(kind: str, where: str, state: dict[int, Any], k: int, count: int) -> list[float]:
-    """The seconds of ``count`` rounds of ``k`` changed users (scaled for pickle)."""
+    """The seconds of ``count`` rounds of ``k`` changed users (scaled for pickle), after one."""
     persistence = make(kind, where)
     loaded = await persistence.get_user_data()
     assert len(loaded) == len(state), (kind, len(loaded))
     await persistence.get_bot_data()
     ids = list(state)
     times = []
-    for step in range(count):
+    for step in range(count + 1):  # the first round warms up (threads, prepared statements)
         chosen = pick_users(ids, k, 1000 * k + step)
         for user in chosen:
             mutate_user(state[user], step)
@@ -99,13 +99,32 @@ async def rounds(kind: str, where: str, state: dict[int, Any], k: int, count: in
             persistence.update_bot_data(bot_data),
         )
         spent = time.perf_counter() - started
-        times.append(spent * len(chosen) / len(sample))
+        if step:
+            times.append(spent * len(chosen) / len(sample))
     await persistence.flush()
     return times
 
 
 def ms(seconds: float, estimated: bool = False) -> str:
     return f"{'~' if estimated else ''}{seconds * 1000:,.1f}"
+
+
+def print_ratios(
+    medians: dict[tuple[str, int, int], float], sizes: list[int], ks: list[int], kinds: list[str]
+) -> None:
+    """The round cost at the largest N over the smallest, per K, and the PASS/MISS line."""
+    if len(sizes) < 2:
+        return
+    small, large = min(sizes), max(sizes)
+    print(f"\nround cost at N={large:,} / at N={small:,} (same K):")
+    for kind in kinds:
+        ratios = [medians[(kind, large, k)] / medians[(kind, small, k)] for k in ks]
+        text = ", ".join(f"K={k}: {r:.2f}x" for k, r in zip(ks, ratios, strict=True))
+        verdict = ""
+        if kind == "postgres":
+            verdict = " PASS" if all(r < 2 for r in ratios) else " MISS"
+            verdict += " (round cost grows with K, not N)"
+        print(f"  {LABELS[kind]:<31} {text}{verdict}")
 
 
 def main() -> None:
@@ -143,27 +162,18 @@ def main() -> None:
                 for k in ks:
                     times = asyncio.run(rounds(kind, where, state, k, args.rounds))
                     median = statistics.median(times)
+                    p90 = sorted(times)[int(0.9 * (len(times) - 1))]
                     medians[(kind, n, k)] = median
+                    guess = kind == "pickle"
                     line.append(
-                        f"K={k:<4} median {ms(median, kind == 'pickle'):>10}"
-                        f"  p90 {ms(sorted(times)[int(0.9 * (len(times) - 1))], kind == 'pickle'):>10}"
+                        f"K={k:<4} median {ms(median, guess):>10}  p90 {ms(p90, guess):>10}"
                     )
                 print("  ".join(line), flush=True)
     finally:
         if server is not None:
             server.remove()
         shutil.rmtree(base, ignore_errors=True)
-    if len(sizes) >= 2:
-        small, large = min(sizes), max(sizes)
-        print(f"\nround cost at N={large:,} / at N={small:,} (same K):")
-        for kind in kinds:
-            ratios = [medians[(kind, large, k)] / medians[(kind, small, k)] for k in ks]
-            text = ", ".join(f"K={k}: {r:.2f}x" for k, r in zip(ks, ratios, strict=True))
-            verdict = ""
-            if kind == "postgres":
-                verdict = " PASS" if all(r < 2 for r in ratios) else " MISS"
-                verdict += " (round cost grows with K, not N)"
-            print(f"  {LABELS[kind]:<31} {text}{verdict}")
+    print_ratios(medians, sizes, ks, kinds)
 
 
 if __name__ == "__main__":

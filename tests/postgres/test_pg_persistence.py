@@ -70,7 +70,7 @@ EVERYTHING: dict[str, Any] = {
         },
         -(2**63): {"nul": "a\x00b", "big": 1e18, "negative zero": -0.0, "huge": 2**70},
     },
-    "chat_data": {-100123: {"$dollar": {"$tuple": "not a tag"}}, 7: {}},
+    "chat_data": {-100123: {"$dollar": {"$tuple": "not a tag"}}, 7: {"b": 1, "aa": [2.5, 1e-7]}},
     "bot_data": {"total": 3, 42: "int", (1, 2): "tuple", None: "none", "a\x00": "\x00"},
     "callback_data": (
         [("kb-1", 1.5, {"b1": (1, "x"), "b2": {1: 2}}), ("kb-2", 2.0, {})],
@@ -412,3 +412,27 @@ async def test_after_a_restart_unchanged_data_writes_nothing(pg_url: str) -> Non
     await again.flush()
     after = dict(execute(pg_url, "SELECT category || key, xmin::text FROM jsonpersist_entries"))
     assert after == before
+
+
+async def test_values_of_the_wrong_shape_are_refused_before_they_reach_a_row(pg_url: str) -> None:
+    class BotData(dict[str, Any]):
+        pass
+
+    persistence: AnyPersistence = PostgresPersistence(
+        pg_url, context_types=ContextTypes(bot_data=BotData)
+    )
+    await persistence.get_bot_data()
+    await persistence.get_user_data()
+    await persistence.get_callback_data()
+    with pytest.raises(UnsupportedTypeError, match=r"user_data\[1\]: expected a dict"):
+        await persistence.update_user_data(1, [1, 2])  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedTypeError, match=r"expected a .*BotData .*got a list"):
+        await persistence.update_bot_data(["not", "a", "dict"])  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedTypeError, match="callback_data"):
+        await persistence.update_callback_data(([("kb", "not a time", {})], {}))  # type: ignore[arg-type]
+    await persistence.update_bot_data(BotData(ok=1))
+    await persistence.flush()
+    assert set(rows(pg_url)) == {("bot_data", '"ok"')}
+    loaded = await load_all(pg_url, context_types=ContextTypes(bot_data=BotData))
+    assert type(loaded["bot_data"]) is BotData
+    assert loaded["bot_data"] == {"ok": 1}
