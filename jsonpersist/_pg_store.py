@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import orjson
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
 
 from jsonpersist._pg_errors import DatabaseError, DatabaseLockedError, redact
 from jsonpersist._pg_rows import Row, Rows, jsonb_safe
@@ -50,6 +51,8 @@ _SCHEMA_LOCK = int.from_bytes(
     hashlib.blake2b(b"jsonpersist schema", digest_size=8).digest(), "big", signed=True
 )
 
+# Tries of the advisory lock while its holder is not in pg_stat_activity (it is exiting).
+_HOLDER_GONE_RETRIES = 20
 # Rows per statement or fetch: each must end within the time limit, whatever a round's size.
 _CHUNK = 5000
 # Bot names are part of the primary key, whose entries a btree limits to 2704 bytes.
@@ -235,13 +238,19 @@ class Database:
 
     async def _own(self, conn: psycopg.AsyncConnection[Any]) -> None:
         key = lock_key(self.name)
-        row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
-        if row is not None and row[0]:
-            return
         unsigned = key & (2**64 - 1)
-        found = await (
-            await conn.execute(_HOLDER, (unsigned >> 32, unsigned & 0xFFFFFFFF))
-        ).fetchone()
+        for _ in range(_HOLDER_GONE_RETRIES):
+            row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
+            if row is not None and row[0]:
+                return
+            found = await (
+                await conn.execute(_HOLDER, (unsigned >> 32, unsigned & 0xFFFFFFFF))
+            ).fetchone()
+            if found is not None:
+                break
+            # A holder whose connection just closed keeps the lock until its server process
+            # has exited, no longer in pg_stat_activity: it is free a moment later.
+            await asyncio.sleep(0.05)
         if found is None:
             holder, pid = "another connection, which has just ended (try again)", None
         else:
@@ -348,10 +357,16 @@ class Database:
     async def close(self) -> None:
         """Closes the connection (which releases the bot name); never raises."""
         conn, self._conn = self._conn, None
-        if conn is not None and not conn.closed:
-            # The server rolls back and unlocks when it sees the connection gone anyway.
-            with contextlib.suppress(psycopg.Error, OSError, asyncio.TimeoutError):
-                await asyncio.wait_for(conn.close(), self.timeout)
+        if conn is None or conn.closed:
+            return
+        with contextlib.suppress(psycopg.Error, OSError, asyncio.TimeoutError):
+            if not conn.broken and conn.info.transaction_status == TransactionStatus.IDLE:
+                # Released now, not when the server process has exited after the close: a
+                # successor that connects right after flush() finds the name free.
+                await asyncio.wait_for(conn.execute("SELECT pg_advisory_unlock_all()"), 1)
+        # The server rolls back and unlocks when it sees the connection gone anyway.
+        with contextlib.suppress(psycopg.Error, OSError, asyncio.TimeoutError):
+            await asyncio.wait_for(conn.close(), self.timeout)
 
 
 def rows_of(loaded: LoadedRows) -> Rows:

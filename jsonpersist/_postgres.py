@@ -132,6 +132,10 @@ class PostgresPersistence(BasePersistence[UD, CD, BD], Generic[UD, CD, BD]):
         timeout (:obj:`float`, optional): Seconds that connecting and each statement may take
             before the operation fails with :exc:`~jsonpersist.DatabaseError`. Default: ``10``.
 
+    Raises:
+        ValueError: ``name`` is empty, longer than 256 bytes or holds U+0000.
+        DatabaseError: ``dsn`` is not a connection string.
+
     Attributes:
         name (:obj:`str`): The bot name.
         url (:obj:`str`): The connection string without its password.

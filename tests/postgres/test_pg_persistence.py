@@ -436,3 +436,13 @@ async def test_values_of_the_wrong_shape_are_refused_before_they_reach_a_row(pg_
     loaded = await load_all(pg_url, context_types=ContextTypes(bot_data=BotData))
     assert type(loaded["bot_data"]) is BotData
     assert loaded["bot_data"] == {"ok": 1}
+
+
+async def test_the_name_is_free_as_soon_as_flush_returns(pg_url: str) -> None:
+    # Unlocked explicitly: closing alone frees it only once the server process has exited.
+    for round_ in range(30):
+        persistence: AnyPersistence = PostgresPersistence(pg_url)
+        await persistence.get_user_data()
+        await persistence.update_user_data(1, {"round": round_})
+        await persistence.flush()
+    assert (await load_all(pg_url))["user_data"] == {1: {"round": 29}}
