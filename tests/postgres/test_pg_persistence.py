@@ -439,7 +439,8 @@ async def test_values_of_the_wrong_shape_are_refused_before_they_reach_a_row(pg_
 
 
 async def test_the_name_is_free_as_soon_as_flush_returns(pg_url: str) -> None:
-    # Unlocked explicitly: closing alone frees it only once the server process has exited.
+    # Unlocked explicitly: closing alone frees it only once the server process has exited
+    # (a race, seen under load in the round-trip test; here it rarely shows).
     for round_ in range(30):
         persistence: AnyPersistence = PostgresPersistence(pg_url)
         await persistence.get_user_data()
