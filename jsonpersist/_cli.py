@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from jsonpersist import __version__, _plain
+from jsonpersist import __version__, _copy, _plain
 from jsonpersist import _commands as commands
 from jsonpersist._categories import CATEGORIES
 from jsonpersist._commands import (
@@ -118,6 +118,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "driver from the files it checks out).",
         "  jsonpersist git-setup state-snapshot/",
     ),
+    "copy": _copy.COPY_HELP,
 }
 _NO_APP_OPTIONS = frozenset({"snapshot", "merge", "git-setup"})
 
@@ -167,12 +168,20 @@ def _parser() -> argparse.ArgumentParser:
 def _reading_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
     check = parsers["check"]
     check.add_argument(
-        "directories", nargs="+", type=Path, metavar="DIR", help="a state directory, or several"
+        "directories",
+        nargs="+",
+        type=_copy.location,
+        metavar="DIR",
+        help="a state directory or postgresql:// URL, or several",
     )
-    check.set_defaults(run=commands.check)
+    _copy.add_name_option(check)
+    check.set_defaults(run=_copy.check)
 
     show = parsers["show"]
-    show.add_argument("directory", type=Path, metavar="DIR", help="the state directory")
+    show.add_argument(
+        "directory", type=_copy.location, metavar="DIR", help="the state directory or URL"
+    )
+    _copy.add_name_option(show)
     show.add_argument(
         "category",
         nargs="?",
@@ -186,7 +195,7 @@ def _reading_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
         help="only this entry: a user or chat id, a bot_data key, a callback keyboard id or "
         "a conversation handler's name",
     )
-    show.set_defaults(run=commands.show)
+    show.set_defaults(run=_copy.show)
 
 
 def _writing_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
@@ -239,6 +248,8 @@ def _writing_arguments(parsers: dict[str, argparse.ArgumentParser]) -> None:
         help="the state directory in the work tree (default: the current directory)",
     )
     setup.set_defaults(run=commands.git_setup)
+
+    _copy.add_copy_arguments(parsers["copy"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -47,7 +47,8 @@ from jsonpersist import (
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file semantics")
 
 PACKAGE = Path(jsonpersist.__file__).parent
-#: The modules a bot runs: everything ``import jsonpersist`` loads.
+#: The modules a bot runs: everything ``import jsonpersist`` loads, and what
+#: ``PostgresPersistence`` adds.
 LOAD_PATH = (
     "__init__.py",
     "_categories.py",
@@ -60,7 +61,11 @@ LOAD_PATH = (
     "_hashes.py",
     "_journal.py",
     "_persistence.py",
+    "_pg_errors.py",
+    "_pg_rows.py",
+    "_pg_store.py",
     "_plain.py",
+    "_postgres.py",
     "_rounds.py",
     "_same.py",
     "_scalars.py",
@@ -75,16 +80,18 @@ LOAD_PATH = (
     "_watch.py",
 )
 #: The command line and its converter, which import pickle for ``jsonpersist import-pickle``
-#: and ``export-pickle``, and git's merge driver and ``git-setup``, which run git; a bot never
-#: imports them.
+#: and ``export-pickle``, git's merge driver and ``git-setup``, which run git, and ``copy``;
+#: a bot never imports them.
 TOOLS = (
     "__main__.py",
     "_cli.py",
     "_commands.py",
     "_convert.py",
+    "_copy.py",
     "_directory.py",
     "_gitsetup.py",
     "_merge.py",
+    "_pg_state.py",
 )
 FORBIDDEN_MODULES = {
     "pickle",
@@ -108,7 +115,11 @@ FORBIDDEN_MODULES = {
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "breakpoint", "input"}
 FORBIDDEN_ATTRIBUTES = {"import_module", "find_class", "find_spec", "load_module", "system"}
 #: ``(module file, function)`` -> modules it may import lazily.
-ALLOWED_LOCAL_IMPORTS = {("_files.py", "full_fsync"): {"fcntl"}}
+ALLOWED_LOCAL_IMPORTS = {
+    ("_files.py", "full_fsync"): {"fcntl"},
+    # PostgresPersistence (and with it psycopg) only when it is asked for
+    ("__init__.py", "__getattr__"): {"jsonpersist._postgres"},
+}
 CHILD = Path(__file__).with_name("crash_child.py")
 
 
