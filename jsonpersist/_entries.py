@@ -29,7 +29,7 @@ from jsonpersist._format import (
     strict_tree,
 )
 from jsonpersist._hashes import check_hashes, duplicate
-from jsonpersist._same import copies
+from jsonpersist._same import copies, share_strings
 from jsonpersist._tree import Corrupt
 from jsonpersist._v1 import V1_VERSION, read_v1
 
@@ -108,6 +108,7 @@ class EntryCodec:
             old = {key: self.encode_stored(category, key, value) for key, value in values.items()}
             return Parsed(old, self._checked(category, values, path), V1_VERSION)
         elements = file_entries(tree, category.name, path)
+        share_strings(elements)
         try:
             lines = [canonical_line(element) for element in elements[1:]]
         except (orjson.JSONEncodeError, TypeError):  # deeper than orjson writes

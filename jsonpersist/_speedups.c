@@ -458,12 +458,92 @@ simple_keys(PyObject *module, PyObject *value)
     return PyBool_FromLong(simple);
 }
 
+/* share_strings(value, cache): makes equal short strings in the dicts and lists of a freshly
+ * parsed file one object each (the first seen, kept in cache). A file of 100,000 users holds
+ * "en" 100,000 times; pickle keeps the one object a bot shared, orjson makes one per use.
+ * Sharing them keeps memory close to the data and makes comparing them (the bot data's
+ * rounds) a pointer check. Only exact dicts and lists are changed, in place, values only. */
+#define SHARED_MAX_LENGTH 64
+
+static int
+share_in(PyObject *value, PyObject *cache, int depth)
+{
+    PyTypeObject *kind = Py_TYPE(value);
+    if (depth > 256) {
+        return 0;
+    }
+    if (kind == &PyDict_Type) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *item;
+        while (PyDict_Next(value, &pos, &key, &item)) {
+            if (PyUnicode_CheckExact(item)) {
+                if (PyUnicode_GET_LENGTH(item) > SHARED_MAX_LENGTH) {
+                    continue;
+                }
+                PyObject *shared = PyDict_SetDefault(cache, item, item);
+                if (shared == NULL) {
+                    return -1;
+                }
+                if (shared != item && PyDict_SetItem(value, key, shared) < 0) {
+                    return -1;  /* an existing key: the dict does not resize */
+                }
+            }
+            else if (share_in(item, cache, depth + 1) < 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (kind == &PyList_Type) {
+        for (Py_ssize_t index = 0; index < PyList_GET_SIZE(value); index++) {
+            PyObject *item = PyList_GET_ITEM(value, index);
+            if (PyUnicode_CheckExact(item)) {
+                if (PyUnicode_GET_LENGTH(item) > SHARED_MAX_LENGTH) {
+                    continue;
+                }
+                PyObject *shared = PyDict_SetDefault(cache, item, item);
+                if (shared == NULL) {
+                    return -1;
+                }
+                if (shared != item) {
+                    Py_INCREF(shared);
+                    PyList_SET_ITEM(value, index, shared);
+                    Py_DECREF(item);
+                }
+            }
+            else if (share_in(item, cache, depth + 1) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(share_strings_doc,
+"share_strings(value, cache, /)\n--\n\n"
+"Makes equal short strings in the dicts and lists of value one object each, in place.");
+
+static PyObject *
+share_strings(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyDict_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "share_strings() takes a value and a dict");
+        return NULL;
+    }
+    if (share_in(args[0], args[1], 0) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"is_plain", (PyCFunction)(void (*)(void))is_plain, METH_FASTCALL, is_plain_doc},
     {"changed_members", (PyCFunction)(void (*)(void))changed_members, METH_FASTCALL,
      changed_members_doc},
     {"clone", (PyCFunction)clone_containers, METH_O, clone_doc},
     {"simple_keys", (PyCFunction)simple_keys, METH_O, simple_keys_doc},
+    {"share_strings", (PyCFunction)(void (*)(void))share_strings, METH_FASTCALL,
+     share_strings_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -274,3 +274,22 @@ def test_a_bot_data_of_one_line_and_members_never_mix(tmp_path: Path) -> None:
         return seen
 
     assert asyncio.run(run()) == [2, {"a": 1, "b": 2}, 1, Box(5), 1, {"c": 3}]
+
+
+def test_a_loaded_file_shares_its_equal_short_strings(tmp_path: Path) -> None:
+    """orjson makes a string per value read; loading makes equal short ones one object (with
+    the C module), which is what keeps comparing the bot data's members cheap."""
+    if _same._speedups is None:
+        pytest.skip("the C module was not built in this install")
+
+    async def run() -> Any:
+        persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path)
+        await persistence.get_bot_data()
+        await persistence.update_bot_data({i: {"lang": "en", "long": "x" * 65} for i in range(3)})
+        await persistence.flush()
+        return await JsonPersistence(tmp_path, read_only=True).get_bot_data()
+
+    data = asyncio.run(run())
+    assert data[0]["lang"] is data[1]["lang"] is data[2]["lang"]
+    assert data[0]["long"] == data[1]["long"]
+    assert data[0]["long"] is not data[1]["long"]  # longer ones are left as they are
