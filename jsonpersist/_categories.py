@@ -19,6 +19,7 @@ from telegram.ext import ContextTypes, PersistenceInput
 
 from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
 from jsonpersist._format import WHOLE
+from jsonpersist._tree import shown
 
 __all__ = (
     "BOT_DATA",
@@ -75,7 +76,7 @@ class Category:
 
     def where(self, key: Any) -> str:
         """How messages name an entry: ``user_data[123]``, ``bot_data['motd']``."""
-        return self.name if key is WHOLE else f"{self.name}[{key!r}]"
+        return self.name if key is WHOLE else f"{self.name}[{shown(key)}]"
 
     # ---------------------------------------------------------------------------- keys
 
@@ -258,7 +259,7 @@ class _Conversations(Category):
 
     def where(self, key: Any) -> str:
         name, conversation = key
-        return f"{self.name}[{name!r}][{conversation!r}]"
+        return f"{self.name}[{shown(name)}][{shown(conversation)}]"
 
     def key_json(self, key: Any, codec: KeyCodec) -> bytes | None:
         name, conversation = key
@@ -349,7 +350,7 @@ class _BotData(Category):
                 return orjson.dumps(key)
             except orjson.JSONEncodeError:
                 pass  # the codec names the lone surrogate
-        return codec.dumps(key, f"{self.name} key {key!r}")  # type: ignore[no-any-return]
+        return codec.dumps(key, f"{self.name} key {shown(key)}")  # type: ignore[no-any-return]
 
     def key_of(self, parts: list[Any], codec: KeyCodec, path: Path, where: str) -> Any:
         if not parts:

@@ -215,13 +215,11 @@ class EntryCodec:
             for number, element in enumerate(elements[1:], 2)
         ]
         values = self._unique(category, keys, [element[-1] for element in elements[1:]], path)
-        for key, element in zip(keys, elements[1:], strict=True):
-            if (  # a tagged key in another spelling than the codec's ({"$int":"5"})
-                type(element[0]) is dict
-                and len(element) == 2  # noqa: PLR2004 - [key, value]
-                and category.key_json(key, self.codec) != orjson.dumps(element[0], option=_SORT)
-            ):
-                return None  # the strict path writes it the codec's way
+        for key, line in zip(keys, lines, strict=True):
+            if line.startswith(b',[{"$'):  # a tagged key: is it spelled as the codec spells it?
+                spelled = category.key_json(key, self.codec)
+                if spelled is None or not line.startswith(b",[%b," % spelled):
+                    return None  # another spelling ({"$int":"5"}): the strict path rewrites it
         if category.sorted:
             order = category.sort_key(self.codec)
             ranks = list(map(order, keys))
