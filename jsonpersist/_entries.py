@@ -124,7 +124,7 @@ class EntryCodec:
         return self._strict(category, elements, path, numbered)
 
     def parse_changes(  # noqa: PLR0911 - each odd file falls back to parse()
-        self, category: Category, raw: bytes, path: Path, base: Lines, known: Mapping[bytes, Any]
+        self, category: Category, raw: bytes, path: Path, base: Lines, known: dict[bytes, Any]
     ) -> tuple[Lines, dict[Any, Any], set[Any]] | None:
         """Reads an edited file by its lines that differ from ``base``; :obj:`None` if it cannot.
 
@@ -153,10 +153,15 @@ class EntryCodec:
         if not category.sorted or not raw.startswith(start) or not raw.endswith(b"\n" + TAIL):
             return None
         body = raw[len(start) : len(raw) - len(TAIL)].split(b"\n")[:-1]
-        present = set(body)
+        # In pieces, so that no single call holds the GIL for long (the event loop waits).
+        present: set[bytes] = set()
+        new: set[bytes] = set()
+        for first in range(0, len(body), _BATCH):
+            piece = set(body[first : first + _BATCH])
+            present |= piece
+            new |= piece.difference(known)  # a dict: looked up per line of the piece
         if len(present) != len(body):
             return None  # a line twice: the whole file names the duplicate
-        new = present - known.keys()
         gone = len(known) - (len(present) - len(new))  # lines of base no longer there
         changed: set[Any] = set()
         lines: Lines = {}
