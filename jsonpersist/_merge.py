@@ -16,6 +16,7 @@ when git's merge was clean: a person checks a file jsonpersist could not read.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -138,8 +139,10 @@ def _entries(category: Category, data: bytes, label: str) -> Entries:
             raise CorruptStateError(
                 "an entry must be an array", file=path, where=f"entry {number}"
             )
+        if category.name != "bot_data":  # its keys need the codec: left to check and the bot
+            category.key_of(element[:-1], None, path, f"entry {number}")  # ids, names, kinds
         try:
-            key = orjson.dumps(element[:-1], option=_SORT)
+            key = _identity(category, element[:-1])
             line = canonical_line(element)
         except orjson.JSONEncodeError:  # nested deeper than orjson writes
             raise CorruptStateError(
@@ -153,6 +156,34 @@ def _entries(category: Category, data: bytes, label: str) -> Entries:
     return entries
 
 
+def _identity(category: Category, parts: list[Any]) -> bytes:
+    """What makes two entries the same: their key's JSON.
+
+    For bot data, keys Python takes for one (``1``, ``1.0`` and ``true``, or ``{"$int":"5"}``
+    and ``5``) are one entry, so that two branches adding them differently conflict instead of
+    merging into a file that does not load.
+    """
+    if category.name == "bot_data" and len(parts) == 1:
+        number = _number(parts[0])
+        if number is not None:
+            return b"[%d]" % number if type(number) is int else b"[%r]" % number
+    return orjson.dumps(parts, option=_SORT)
+
+
+def _number(key: Any) -> int | float | None:
+    """A bot data key's number, as Python compares it (``True`` is 1, ``2.0`` is 2)."""
+    if type(key) is dict and key.keys() == {"$int"} and type(key["$int"]) is str:
+        try:
+            return int(key["$int"], 0)
+        except ValueError:
+            return None
+    if type(key) is bool or type(key) is int:
+        return int(key)
+    if type(key) is float:
+        return int(key) if key.is_integer() else key
+    return None
+
+
 def _order(category: Category, mine: Entries, yours: Entries) -> list[bytes]:
     """The keys of the merged file: sorted, or ours in our order and then theirs."""
     keys = list(mine) + [key for key in yours if key not in mine]
@@ -163,7 +194,7 @@ def _order(category: Category, mine: Entries, yours: Entries) -> list[bytes]:
 
 def _sort_key(category: Category) -> Callable[[bytes], Any]:
     def order(key: bytes) -> Any:
-        parts = orjson.loads(key)
+        parts = json.loads(key)  # the standard library: ints beyond 64 bits too
         if category.name == "conversations" and len(parts) == 2:  # noqa: PLR2004
             name, conversation = parts
             return (
@@ -173,6 +204,10 @@ def _sort_key(category: Category) -> Callable[[bytes], Any]:
             )
         if len(parts) == 1 and type(parts[0]) is int:
             return 0, parts[0], ""
+        if len(parts) == 1 and type(parts[0]) is dict and parts[0].keys() == {"$int"}:
+            number = _number(parts[0])  # an int beyond JSON's numbers: among the ints
+            if number is not None:
+                return 0, number, ""
         if len(parts) == 1 and type(parts[0]) is str:
             return 1, 0, parts[0]
         return 2, 0, key.decode()
@@ -188,8 +223,8 @@ def _v1_elements(category: Category, tree: Any, path: Path) -> list[Any]:
     if type(tree) is not dict or tree.get("jsonpersist") != 1 or "data" not in tree:
         raise CorruptStateError("not a state file of format version 1 or 2", file=path)
     data = tree["data"]
-    if category.name in ("user_data", "chat_data"):
-        return [[int(key), _v2(value)] for key, value in data.items()]
+    if category.name in ("user_data", "chat_data"):  # ids as strictly as the bot reads them
+        return [[category.parse_id(key, path), _v2(value)] for key, value in data.items()]  # type: ignore[attr-defined]
     if category.name == "conversations":
         out = []
         for name, states in data.items():

@@ -282,6 +282,7 @@ class Rounds:
         for key, line in lines.items():
             if state.lines.get(key) != line or key not in copies:
                 state.set_line(key, line)
+                copies.pop(key, None)  # the new value may have no copy: never keep the old
                 copies.update(codec.copies(category, {key: line}))
 
     def _write(
