@@ -265,10 +265,8 @@ class _Conversations(Category):
         name, conversation = key
         try:
             return orjson.dumps(name) + b"," + orjson.dumps(list(conversation))
-        except orjson.JSONEncodeError:  # a lone surrogate in a name
-            raise UnsupportedTypeError(
-                "cannot store a name UTF-8 cannot hold (it has a lone surrogate)", self.where(key)
-            ) from None
+        except orjson.JSONEncodeError as exc:  # a lone surrogate, or an int beyond 64 bits
+            raise UnsupportedTypeError(f"cannot store this key: {exc}", self.where(key)) from None
 
     def key_of(self, parts: list[Any], codec: KeyCodec, path: Path, where: str) -> Any:
         if (

@@ -15,7 +15,7 @@ import orjson
 
 from jsonpersist._categories import AnyContextTypes, Category
 from jsonpersist._codec import MAX_DEPTH, Codec, is_plain
-from jsonpersist._errors import CorruptStateError, MergeConflictError
+from jsonpersist._errors import CorruptStateError, MergeConflictError, UnsupportedTypeError
 from jsonpersist._format import (
     FORMAT_VERSION,
     TAIL,
@@ -107,7 +107,10 @@ class EntryCodec:
             raise self._conflict(category, raw, exc) from None
         if type(tree) is dict:  # version 1: an object
             values = read_v1(category, strict_tree(raw, path), self, path)
-            old = {key: self.encode_stored(category, key, value) for key, value in values.items()}
+            try:
+                old = {key: self.encode_stored(category, key, v) for key, v in values.items()}
+            except UnsupportedTypeError as exc:  # decodable, but not storable any more
+                raise CorruptStateError(exc.args[0], file=path) from None
             return Parsed(old, self._checked(category, values, path), V1_VERSION)
         elements = file_entries(tree, category.name, path)
         share_strings(elements)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jsonpersist._categories import CALLBACK_DATA, CONVERSATIONS, Category, _callback_problem
-from jsonpersist._errors import CorruptStateError
+from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
 from jsonpersist._format import FORMAT_VERSION
 
 if TYPE_CHECKING:
@@ -45,6 +45,10 @@ def read_v1(category: Category, tree: Any, entries: EntryCodec, path: Path) -> d
                     where=f"{category.name}[{name!r}]",
                 )
             for key, state in states.items():
+                try:
+                    CONVERSATIONS.storable(state, entries.context_types, (name, key))
+                except UnsupportedTypeError as exc:  # a key version 2 cannot hold
+                    raise CorruptStateError(exc.args[0], file=path) from None
                 out[(name, key)] = state
         return out
     if category.keyed:  # user or chat data

@@ -649,3 +649,25 @@ def test_a_tagged_key_in_another_spelling_is_stored_the_codecs_way(tmp_path: Pat
     data, lines = asyncio.run(run())
     assert data == {5: 1}
     assert lines == {5: b",[5,1]\n"}
+
+
+def test_a_version_1_conversation_key_version_2_cannot_hold_is_corrupt_state(
+    tmp_path: Path,
+) -> None:
+    """Version 1 read any tuple key; version 2 holds ints of 64 bits and strings. A version-1
+    key beyond that is a CorruptStateError naming the file, not an UnsupportedTypeError from the
+    rewrite (found by fuzz_load_conversations)."""
+    big = 2**70
+    (tmp_path / "conversations.json").write_text(
+        '{"jsonpersist": 1, "category": "conversations", "data": {"checkout": '
+        f'{{"$dict": [[{{"$tuple": [42, {{"$int": "{big}"}}]}}, 0]]}}}}}}'
+    )
+
+    async def run() -> None:
+        with pytest.raises(CorruptStateError) as caught:
+            await JsonPersistence(tmp_path, read_only=True).get_conversations("checkout")
+        assert caught.value.file is not None
+        assert caught.value.file.name == "conversations.json"
+        assert "64-bit" in str(caught.value)
+
+    asyncio.run(run())
