@@ -31,13 +31,10 @@ __all__ = ("DROP", "Rounds", "WriteHooks", "run_to_completion")
 T = TypeVar("T")
 #: Staged in place of a value: the entry is to be removed.
 DROP: Any = object()
-#: The key of an error that concerns every entry of a category.
 _ALL = object()
 # With watch mode, the writes of one round when edits keep landing during them; changes still
 # unwritten then wait, merged, for the next round.
-_WRITES_PER_ROUND = 4
-#: Bot data members compared on the event loop between two of its turns (about 2 ms).
-_CHECKED_PER_TURN = 32768
+_WRITES_PER_ROUND = 4  # the key of an error that concerns every entry of a category
 
 
 async def run_to_completion(function: Callable[..., T], *args: Any) -> T:
@@ -177,7 +174,7 @@ class Rounds:
             or not state.present
         ):
             return False
-        for found in changed_chunks(members, copies, _CHECKED_PER_TURN):
+        for found in changed_chunks(members, copies):
             if found:
                 return False
             if self._lock.locked() or self._next is not None or state.generation != generation:

@@ -55,25 +55,23 @@ def changed_members(values: dict[Any, Any], copies: dict[Any, Any]) -> Iterator[
             yield key
 
 
-def changed_chunks(
-    values: dict[Any, Any], copies: dict[Any, Any], chunk: int = CHUNK
-) -> Iterator[list[Any]]:
-    """:func:`changed_members` a chunk of members at a time: a list for each.
+def changed_chunks(values: dict[Any, Any], copies: dict[Any, Any]) -> Iterator[list[Any]]:
+    """:func:`changed_members` a chunk of :data:`CHUNK` members at a time: a list for each.
 
     For a caller that lets others run between chunks. Neither dict may change meanwhile.
     """
     if _speedups is not None:
         position = 0
         while position >= 0:
-            keys, position = _speedups.changed_members(values, copies, position, chunk)
+            keys, position = _speedups.changed_members(values, copies, position, CHUNK)
             yield keys
         return
     items = list(values.items())
     missing = object()
-    for start in range(0, max(len(items), 1), chunk):
+    for start in range(0, max(len(items), 1), CHUNK):
         yield [
             key
-            for key, value in items[start : start + chunk]
+            for key, value in items[start : start + CHUNK]
             if not _simple(key) or not same(value, copies.get(key, missing))
         ]
 
