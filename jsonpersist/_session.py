@@ -22,6 +22,10 @@ from jsonpersist._store import Signature, Store
 
 __all__ = ("CategoryState", "Session")
 
+# Up to this many changed lines are put in place one by one (a binary search each) when a file
+# is laid out; more, and the ordered lines are made again in one pass.
+_FEW = 256
+
 
 class CategoryState:
     """One category as this persistence holds it: its entry lines and what awaits a round.
@@ -51,6 +55,7 @@ class CategoryState:
     __slots__ = (
         "_order",
         "_ordered",
+        "_outdated",
         "_size",
         "_sort_key",
         "category",
@@ -80,6 +85,7 @@ class CategoryState:
         self._size = 0  # the lines' lengths added up, for the file's size without laying it out
         self._order: list[Any] | None = None  # the keys in file order, once needed
         self._ordered: list[bytes] | None = None  # their lines, in the same order
+        self._outdated: set[Any] = set()  # keys whose line in _ordered is an older one
         self.changed: set[Any] = set()
         self.loaded = self.stale = False
         self.load_error: CorruptStateError | None = None
@@ -134,7 +140,7 @@ class CategoryState:
             else:
                 self._size += len(line) - len(old)
                 if self._order is not None:
-                    self._ordered[self._index(key)] = line  # type: ignore[index]
+                    self._outdated.add(key)  # put in place when the file is laid out
             self.changed.add(key)
             self.generation += 1
 
@@ -147,6 +153,7 @@ class CategoryState:
                 index = self._index(key)
                 del self._order[index]
                 del self._ordered[index]  # type: ignore[union-attr]
+                self._outdated.discard(key)
             self.changed.add(key)
             self.generation += 1
 
@@ -193,7 +200,16 @@ class CategoryState:
         list (a round at 100,000 entries does not look each of them up again).
         """
         self.order()
-        return [head(self.category.name), *self._ordered, TAIL]  # type: ignore[misc]
+        ordered = self._ordered
+        assert ordered is not None  # order() made it
+        if len(self._outdated) > _FEW:  # a round that changed many: one pass over all lines
+            lines = self.lines
+            self._ordered = ordered = [lines[key] for key in self._order]  # type: ignore[union-attr]
+        else:  # a few changed lines: each found by a binary search
+            for key in self._outdated:
+                ordered[self._index(key)] = self.lines[key]
+        self._outdated.clear()
+        return [head(self.category.name), *ordered, TAIL]
 
     def file_size(self) -> int:
         """The size of the file :meth:`chunks` lays out, without laying it out."""
@@ -208,6 +224,7 @@ class CategoryState:
                 else sorted(self.lines, key=self._sort_key)
             )
             self._ordered = [self.lines[key] for key in self._order]
+            self._outdated.clear()
         return self._order
 
 

@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from offline import BOT_TOKEN, OfflineRequest
 from state_files import entries
 from telegram import Update
@@ -27,6 +30,8 @@ from telegram.ext import (
 
 import jsonpersist
 from jsonpersist import JsonPersistence
+from jsonpersist._categories import CATEGORIES
+from jsonpersist._session import CategoryState
 
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
@@ -258,3 +263,40 @@ async def test_a_state_imported_with_force_between_two_uses_is_kept(tmp_path: Pa
     assert on_disk(directory, "bot_data") == {"version": "new"}
     reader: JsonPersistence[Any, Any, Any] = JsonPersistence(directory, read_only=True)
     assert await reader.get_conversations("signup") == {(7, 7): "ASK_NAME", (8, 8): "ASK_AGE"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-300, 300), st.one_of(st.none(), st.integers(0, 3))), max_size=900
+    ),
+    st.booleans(),
+)
+def test_the_lines_laid_out_are_always_the_current_ones_in_order(
+    changes: list[tuple[int, int | None]], lay_out_between: bool
+) -> None:
+    """Lines kept in file order as they change: a few changed lines put in place one by one,
+    many in one pass (over 256), new and dropped ones at their place; the file laid out is
+    always the sorted lines of now."""
+    state = CategoryState(CATEGORIES["user_data"], lambda key: key)
+    state.loaded_from({key: b",[%d,9]\n" % key for key in range(-300, 301, 2)}, None, 2, True)
+    state.chunks()
+    for index, (key, value) in enumerate(changes):
+        if value is None:
+            state.drop_line(key)
+        else:
+            state.set_line(key, b",[%d,%d]\n" % (key, value))
+        if lay_out_between and index % 7 == 0:
+            state.chunks()
+    expected = [state.lines[key] for key in sorted(state.lines)]
+    assert state.chunks()[1:-1] == expected
+
+
+@pytest.mark.parametrize("changed", [3, 500])
+def test_changed_lines_are_laid_out_few_one_by_one_or_many_in_one_pass(changed: int) -> None:
+    state = CategoryState(CATEGORIES["user_data"], lambda key: key)
+    state.loaded_from({key: b",[%d,0]\n" % key for key in range(1000)}, None, 2, True)
+    state.chunks()
+    for key in range(0, 2 * changed, 2):
+        state.set_line(key, b",[%d,1]\n" % key)
+    assert state.chunks()[1:-1] == [state.lines[key] for key in range(1000)]
