@@ -297,6 +297,19 @@ def test_one_entry_changed_differently_conflicts_on_its_lines_only(repo: Path) -
     assert load(repo / STATE)["user_data"][1000]["score"] == 20
 
 
+def test_an_entry_both_branches_changed_the_same_way_is_kept_once(repo: Path) -> None:
+    branch(repo, "ours", [(1000, "score 40"), (1005, "score 50")])
+    branch(repo, "theirs", [(1000, "score 40"), (1006, "score 60")])
+    git(repo, "checkout", "-q", "ours")
+    assert git(repo, "merge", "--no-edit", "theirs", check=False).returncode == 0
+    lines = (repo / STATE / "user_data.json").read_text().splitlines()
+    assert [line for line in lines if line.startswith(",[1000,")] == [
+        ',[1000,{"score":40,"started":true}]'
+    ]
+    assert load(repo / STATE)["user_data"][1005]["score"] == 50
+    assert load(repo / STATE)["user_data"][1006]["score"] == 60
+
+
 def test_a_delete_against_a_change_of_the_same_entry_keeps_the_change_in_conflict(
     repo: Path,
 ) -> None:

@@ -149,3 +149,9 @@ def test_a_side_that_is_no_state_file_falls_back_to_gits_line_merge(repo: Path) 
     assert "falling back to git's line merge" in merged.stderr
     assert merged.returncode == 1  # a conflict, even though git's line merge was clean
     assert '"score":99' in (repo / "ours.json").read_text()
+
+
+def test_the_gitignore_the_page_shows_is_the_one_written_into_the_state_directory(
+    repo: Path,
+) -> None:
+    assert (repo / STATE / ".gitignore").read_text() == block("gitignore", ".jsonpersist")
