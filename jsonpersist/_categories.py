@@ -62,6 +62,8 @@ class Category:
     keeps_copies = False
     #: Whether PTB's values are instances of the ``context_types`` class of the same name.
     context_typed = False
+    #: Whether each key is a Telegram id, the lines in numeric order (users and chats).
+    ids = False
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -194,6 +196,7 @@ class _ById(Category):
 
     __slots__ = ()
     context_typed = True
+    ids = True
     #: The range of Telegram's user and chat ids: signed 64-bit integers.
     min_id, max_id = MIN_ID, MAX_ID
 

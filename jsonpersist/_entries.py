@@ -29,6 +29,7 @@ from jsonpersist._format import (
     strict_tree,
 )
 from jsonpersist._hashes import check_hashes, duplicate
+from jsonpersist._plain import _speedups  # type: ignore[attr-defined]
 from jsonpersist._same import copies, share_strings
 from jsonpersist._tree import Corrupt
 from jsonpersist._v1 import V1_VERSION, read_v1
@@ -113,14 +114,10 @@ class EntryCodec:
                 raise CorruptStateError(exc.args[0], file=path) from None
             return Parsed(old, self._checked(category, values, path), V1_VERSION)
         elements = file_entries(tree, category.name, path)
-        share_strings(elements)
-        try:
-            lines = [canonical_line(element) for element in elements[1:]]
-        except (orjson.JSONEncodeError, TypeError):  # deeper than orjson writes
-            raise CorruptStateError(f"nested deeper than {MAX_DEPTH} levels", file=path) from None
-        start = head(category.name)
-        canonical = raw.startswith(start) and raw == start + b"".join(lines) + TAIL
-        if canonical:
+        if category.keeps_copies:  # short strings shared: comparing copies is a pointer check
+            share_strings(elements)
+        lines = _canonical_lines(elements[1:], raw, head(category.name), path)
+        if lines is not None:
             parsed = self._fast(category, elements, lines, path)
             if parsed is not None:
                 return parsed
@@ -226,21 +223,10 @@ class EntryCodec:
         self, category: Category, elements: list[Any], lines: list[bytes], path: Path
     ) -> Parsed | None:
         """Decodes a canonical file; :obj:`None` if its keys are not in canonical order."""
-        keys = [
-            self._key(category, element, path, f"line {number}")
-            for number, element in enumerate(elements[1:], 2)
-        ]
+        keys = self._canonical_keys(category, elements, lines, path)
+        if keys is None:
+            return None
         values = self._unique(category, keys, [element[-1] for element in elements[1:]], path)
-        for key, line in zip(keys, lines, strict=True):
-            if line.startswith(b',[{"$'):  # a tagged key: is it spelled as the codec spells it?
-                spelled = category.key_json(key, self.codec)
-                if spelled is None or not line.startswith(b",[%b," % spelled):
-                    return None  # another spelling ({"$int":"5"}): the strict path rewrites it
-        if category.sorted:
-            order = category.sort_key(self.codec)
-            ranks = list(map(order, keys))
-            if any(ranks[index] >= ranks[index + 1] for index in range(len(ranks) - 1)):
-                return None  # valid but out of order: the strict path sorts it
         as_is = category.plain_class(self.context_types)
         line_of = dict(zip(keys, lines, strict=True))
         for number, key in enumerate(keys, 2):
@@ -256,6 +242,37 @@ class EntryCodec:
                 values[key] = value
         self.assemble(category, values, path)  # refuses a file of the wrong shape now
         return Parsed(line_of, values, FORMAT_VERSION, ordered=True)
+
+    def _canonical_keys(
+        self, category: Category, elements: list[Any], lines: list[bytes], path: Path
+    ) -> list[Any] | None:
+        """The keys of a canonical file's entries; :obj:`None` if not in canonical order.
+
+        A key spelled otherwise than the codec spells it counts as out of order too: the
+        strict path rewrites both.
+
+        Raises:
+            CorruptStateError: A key is not of the category's shape.
+        """
+        if category.ids and _speedups is not None:
+            ids = _speedups.sorted_ids(elements, 1)
+            if ids is not None:  # ints of 64 bits in increasing order: canonical as they are
+                return ids
+        keys = [
+            self._key(category, element, path, f"line {number}")
+            for number, element in enumerate(elements[1:], 2)
+        ]
+        for key, line in zip(keys, lines, strict=True):
+            if line.startswith(b',[{"$'):  # a tagged key: is it spelled as the codec spells it?
+                spelled = category.key_json(key, self.codec)
+                if spelled is None or not line.startswith(b",[%b," % spelled):
+                    return None  # another spelling ({"$int":"5"})
+        if category.sorted:
+            order = category.sort_key(self.codec)
+            ranks = list(map(order, keys))
+            if any(ranks[index] >= ranks[index + 1] for index in range(len(ranks) - 1)):
+                return None  # valid but out of order
+        return keys
 
     def _strict(
         self, category: Category, elements: list[Any], path: Path, numbered: bool
@@ -415,3 +432,33 @@ class EntryCodec:
             UnsupportedTypeError: The value is not of the category's shape.
         """
         return category.split(category.storable(value, self.context_types, WHOLE))
+
+
+def _canonical_lines(
+    entries: list[Any], raw: bytes, start: bytes, path: Path
+) -> list[bytes] | None:
+    """The entry lines of ``raw`` if it is what jsonpersist writes for ``entries``, else None.
+
+    ``raw`` must be the header ``start``, one line per entry, and the closing bracket, byte for
+    byte.
+
+    With the C module, orjson writes the entries as one array and the C code splits it and
+    compares it with the file's lines in one pass; without it, each line is written and
+    compared. Both give the same answer.
+
+    Raises:
+        CorruptStateError: An entry is nested deeper than orjson writes.
+    """
+    if _speedups is not None and raw.startswith(start):
+        try:
+            whole = orjson.dumps(entries, option=_SORT)
+        except (orjson.JSONEncodeError, TypeError):
+            pass  # one level deeper than each entry: the lines one by one tell
+        else:
+            return _speedups.split_lines(whole, raw, len(start))
+    try:
+        lines = [canonical_line(entry) for entry in entries]
+    except (orjson.JSONEncodeError, TypeError):  # deeper than orjson writes
+        raise CorruptStateError(f"nested deeper than {MAX_DEPTH} levels", file=path) from None
+    canonical = raw.startswith(start) and raw == start + b"".join(lines) + TAIL
+    return lines if canonical else None

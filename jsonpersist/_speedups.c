@@ -536,6 +536,152 @@ share_strings(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(split_lines_doc,
+"split_lines(whole, raw, start, /)\n--\n\n"
+"The entry lines of raw from start on, if they are the elements of whole one a line.\n\n"
+"whole is orjson's bytes of the entries as one array. The lines are \",\" + element + \"\\n\"\n"
+"each, and \"]\\n\" ends raw; if raw is anything else, None.");
+
+/* Where the element of the array `whole` that starts at `begin` ends: the index of the comma
+ * after it, or of the array's closing bracket. orjson's output has no whitespace, and inside a
+ * string a backslash escapes the next byte, so brackets and commas in strings are skipped. */
+static Py_ssize_t
+element_end(const char *whole, Py_ssize_t begin, Py_ssize_t last)
+{
+    Py_ssize_t depth = 0;
+    int in_string = 0;
+    for (Py_ssize_t i = begin; i < last; i++) {
+        char c = whole[i];
+        if (in_string) {
+            if (c == '\\') {
+                i++;
+            }
+            else if (c == '"') {
+                in_string = 0;
+            }
+        }
+        else if (c == '"') {
+            in_string = 1;
+        }
+        else if (c == '[' || c == '{') {
+            depth++;
+        }
+        else if (c == ']' || c == '}') {
+            depth--;
+        }
+        else if (c == ',' && depth == 0) {
+            return i;
+        }
+    }
+    return last;
+}
+
+static PyObject *
+split_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyBytes_CheckExact(args[0]) || !PyBytes_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "split_lines() takes two bytes and an int");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[2]);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const char *whole = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
+    const char *raw = PyBytes_AS_STRING(args[1]);
+    Py_ssize_t length = PyBytes_GET_SIZE(args[1]);
+    if (size < 2 || whole[0] != '[' || whole[size - 1] != ']' || start < 0 || start > length) {
+        Py_RETURN_NONE;
+    }
+    PyObject *lines = PyList_New(0);
+    if (lines == NULL) {
+        return NULL;
+    }
+    Py_ssize_t at = start;
+    for (Py_ssize_t begin = 1; begin < size - 1;) {
+        Py_ssize_t end = element_end(whole, begin, size - 1);
+        Py_ssize_t element = end - begin;
+        if (element == 0 || length - at < element + 2 || raw[at] != ','
+            || raw[at + element + 1] != '\n'
+            || memcmp(raw + at + 1, whole + begin, (size_t)element) != 0) {
+            Py_DECREF(lines);
+            Py_RETURN_NONE;
+        }
+        PyObject *line = PyBytes_FromStringAndSize(raw + at, element + 2);
+        if (line == NULL || PyList_Append(lines, line) < 0) {
+            Py_XDECREF(line);
+            Py_DECREF(lines);
+            return NULL;
+        }
+        Py_DECREF(line);
+        at += element + 2;
+        begin = end + 1;
+    }
+    if (length - at != 2 || raw[at] != ']' || raw[at + 1] != '\n') {
+        Py_DECREF(lines);
+        Py_RETURN_NONE;
+    }
+    return lines;
+}
+
+PyDoc_STRVAR(sorted_ids_doc,
+"sorted_ids(entries, start, /)\n--\n\n"
+"The ids of entries[start:] if each is [id, value] with an exact int id of 64 bits, the ids\n"
+"strictly increasing; else None.");
+
+static PyObject *
+sorted_ids(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "sorted_ids() takes a list and an int");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *entries = args[0];
+    Py_ssize_t count = PyList_GET_SIZE(entries);
+    if (start < 0 || start > count) {
+        Py_RETURN_NONE;
+    }
+    PyObject *ids = PyList_New(count - start);
+    if (ids == NULL) {
+        return NULL;
+    }
+    long long previous = 0;
+    for (Py_ssize_t index = start; index < count; index++) {
+        PyObject *entry = PyList_GET_ITEM(entries, index);
+        if (!PyList_CheckExact(entry) || PyList_GET_SIZE(entry) != 2) {
+            goto none;
+        }
+        PyObject *id = PyList_GET_ITEM(entry, 0);
+        if (!PyLong_CheckExact(id)) {
+            goto none;
+        }
+        int overflow = 0;
+        long long value = PyLong_AsLongLongAndOverflow(id, &overflow);
+        if (overflow != 0) {
+            goto none;
+        }
+        if (value == -1 && PyErr_Occurred()) {
+            Py_DECREF(ids);
+            return NULL;
+        }
+        if (index > start && value <= previous) {
+            goto none;
+        }
+        previous = value;
+        Py_INCREF(id);
+        PyList_SET_ITEM(ids, index - start, id);
+    }
+    return ids;
+none:
+    Py_DECREF(ids);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"is_plain", (PyCFunction)(void (*)(void))is_plain, METH_FASTCALL, is_plain_doc},
     {"changed_members", (PyCFunction)(void (*)(void))changed_members, METH_FASTCALL,
@@ -544,6 +690,8 @@ static PyMethodDef speedups_methods[] = {
     {"simple_keys", (PyCFunction)simple_keys, METH_O, simple_keys_doc},
     {"share_strings", (PyCFunction)(void (*)(void))share_strings, METH_FASTCALL,
      share_strings_doc},
+    {"split_lines", (PyCFunction)(void (*)(void))split_lines, METH_FASTCALL, split_lines_doc},
+    {"sorted_ids", (PyCFunction)(void (*)(void))sorted_ids, METH_FASTCALL, sorted_ids_doc},
     {NULL, NULL, 0, NULL},
 };
 
