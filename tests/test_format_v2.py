@@ -409,10 +409,10 @@ async def test_bot_data_keys_sharing_a_hash_are_refused_fast(tmp_path: Path, cou
     # Multiples of 2**61 - 1 all hash to 0: a dict of n of them takes n**2 / 2 comparisons.
     keys = [b'{"$int":"%d"}' % (k * (2**61 - 1)) for k in range(9, 9 + count)]
     (tmp_path / "bot_data.json").write_bytes(v2_file("bot_data", *(b"[%b,0]" % k for k in keys)))
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the attack's cost, not the machine's load
     with pytest.raises(CorruptStateError, match="share one hash") as raised:
         await JsonPersistence(tmp_path, read_only=True).get_bot_data()
-    assert time.perf_counter() - started < 1
+    assert time.process_time() - started < 1
     assert raised.value.where == "entry 33"
 
 

@@ -39,8 +39,9 @@ from hostile_cases import (
 
 from jsonpersist import CorruptStateError, JsonPersistence, UnsupportedTypeError
 
-#: The longest one hostile file may take to load or be refused (the issue's bound for any file
-#: of up to 1 MB; most take a few milliseconds).
+#: The most CPU time one hostile file may take to load or be refused (the issue's bound for any
+#: file of up to 1 MB; most take a few milliseconds, the quadratic attacks 5 to 80 s). CPU time
+#: of this process, all threads: what the attack costs, not how busy the machine is.
 TIME_LIMIT = 1.0
 
 
@@ -74,11 +75,11 @@ async def update(persistence: JsonPersistence, category: str) -> None:
 
 async def timed_load(persistence: JsonPersistence, category: str) -> Any:
     """Loads a category, failing the test if that took :data:`TIME_LIMIT` or longer."""
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         return await load(persistence, category)
     finally:
-        seconds = time.perf_counter() - started
+        seconds = time.process_time() - started
         print(f"\n{category}: loaded or refused in {seconds:.3f} s")  # pytest -s shows it
         assert seconds < TIME_LIMIT, f"took {seconds:.2f} s"
 
@@ -217,10 +218,8 @@ async def test_a_directory_in_place_of_a_file(tmp_path: Path) -> None:
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
 async def test_a_fifo_in_place_of_a_file_does_not_hang(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "bot_data.json")
-    started = time.perf_counter()
-    with pytest.raises(CorruptStateError, match="not a regular file"):
+    with pytest.raises(CorruptStateError, match="not a regular file"):  # not a TimeoutError
         await asyncio.wait_for(JsonPersistence(tmp_path, read_only=True).get_bot_data(), 5)
-    assert time.perf_counter() - started < TIME_LIMIT
 
 
 LOADER = textwrap.dedent(

@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 import subprocess
-import time
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -49,6 +49,7 @@ from jsonpersist import (
     StateWriteError,
     UnsupportedTypeError,
 )
+from jsonpersist._entries import EntryCodec
 from jsonpersist._store import Store
 
 CATEGORIES = ("user_data", "chat_data", "bot_data", "callback_data", "conversations")
@@ -616,38 +617,51 @@ async def test_an_update_after_flush_does_not_write_into_another_owners_director
 # ------------------------------------------------------------------------ loop and files
 
 
-async def test_the_event_loop_stays_responsive_during_a_large_save(directory: Path) -> None:
+async def test_a_large_save_encodes_and_writes_off_the_event_loop(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The promise is that the event loop is not blocked: the encoding and the writing run in
+    a worker thread while the loop keeps turning. Asserted by thread, not by the clock (the
+    stall in milliseconds is the benchmarks' business)."""
     persistence = await loaded(directory)
     when = datetime(2024, 1, 1, tzinfo=timezone.utc)
     data = {
         i: {"cart": [(j, "item", when, {j: "x"}) for j in range(50)], "tags": {"a", "b"}}
         for i in range(1500)
     }
-    gaps: list[float] = []
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    encode, write = EntryCodec.encode, Store.write
+
+    def encoding(self: EntryCodec, *args: Any) -> bytes:
+        threads.append(threading.get_ident())
+        return encode(self, *args)
+
+    def writing(self: Store, *args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(EntryCodec, "encode", encoding)
+    monkeypatch.setattr(Store, "write", writing)
+    turns = 0
     saving = True
 
     async def ticker() -> None:
-        last = time.perf_counter()
+        nonlocal turns
         while saving:
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+            await asyncio.sleep(0)
+            turns += 1
 
     task = asyncio.create_task(ticker())
-    await asyncio.sleep(0.02)
-    gaps.clear()
-    started = time.perf_counter()
     await asyncio.gather(*(persistence.update_user_data(i, v) for i, v in data.items()))
-    duration = time.perf_counter() - started
     saving = False
     await task
     await persistence.flush()
 
     assert len(await read_back(directory)) == 1500
-    assert duration > 0.2, "the save must be large enough to measure anything"
-    assert len(gaps) >= 10
-    assert max(gaps) < min(0.2, duration / 2), (max(gaps), duration)
+    assert len(threads) > 1500  # every user encoded, and the file written
+    assert loop_thread not in threads
+    assert turns > 1
 
 
 async def test_stale_temp_files_are_removed_and_never_loaded(directory: Path) -> None:
