@@ -3,7 +3,8 @@
 
 The contract tests check what PTB's own persistence tests (v22.8 ``test_basepersistence.py``,
 ``test_picklepersistence.py``, ``test_dictpersistence.py``) check of every persistence, against
-a real ``Application`` and the real files.
+a real ``Application`` and a real store: each test that does not look at files runs on the
+files and on PostgreSQL (the ``backend`` fixture, ``contract_backends.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     BaseHandler,
+    BasePersistence,
     CallbackContext,
     CommandHandler,
     ContextTypes,
@@ -29,7 +31,7 @@ from telegram.ext import (
     filters,
 )
 
-from jsonpersist import JsonPersistence
+from jsonpersist import JsonPersistence, TypeRegistry
 
 __all__ = (
     "CHAT",
@@ -37,6 +39,7 @@ __all__ = (
     "AnyApp",
     "AnyContext",
     "Call",
+    "Counting",
     "CountingPersistence",
     "Harness",
     "button",
@@ -85,22 +88,25 @@ COUNTED = (
 )
 
 
-class CountingPersistence(JsonPersistence[Any, Any, Any]):
-    """A :class:`JsonPersistence` that records every call of PTB's methods, then delegates.
+class Counting:
+    """What a counting persistence adds to a persistence class: a record of PTB's calls.
 
-    Arguments are recorded as bound to the method's parameters, so a call made with keywords
-    (PTB calls ``update_conversation(name=..., key=..., new_state=...)``) reads the same.
+    Every method of :data:`COUNTED` (and ``set_bot``) is recorded, then delegated. Arguments
+    are recorded as bound to the method's parameters, so a call made with keywords (PTB calls
+    ``update_conversation(name=..., key=..., new_state=...)``) reads the same. Mixed in before
+    the persistence class; it has no ``__slots__``, so that ``calls`` lives in the instance's
+    ``__dict__`` whatever the persistence class's slots.
     """
 
-    __slots__ = ("calls",)
+    calls: list[Call]
 
-    def __init__(self, directory: Path, **kwargs: Any) -> None:
-        super().__init__(directory, **kwargs)
-        self.calls: list[Call] = []
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls = []
 
     def set_bot(self, bot: Any) -> None:
         self.calls.append(Call("set_bot", (bot,)))
-        super().set_bot(bot)
+        super().set_bot(bot)  # type: ignore[misc]
 
     def methods(self) -> list[str]:
         """The names of the methods called, in order."""
@@ -124,20 +130,31 @@ class CountingPersistence(JsonPersistence[Any, Any, Any]):
 
 
 def _counting(name: str) -> Callable[..., Any]:
-    method = getattr(JsonPersistence, name)
-    signature = inspect.signature(method)
+    signature = inspect.signature(getattr(BasePersistence, name))
 
-    async def counted(self: CountingPersistence, *args: Any, **kwargs: Any) -> Any:
+    async def counted(self: Counting, *args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(self, *args, **kwargs)
         self.calls.append(Call(name, tuple(bound.arguments.values())[1:]))
-        return await method(self, *args, **kwargs)
+        return await getattr(super(Counting, self), name)(*args, **kwargs)
 
     counted.__name__ = counted.__qualname__ = name
     return counted
 
 
 for _name in COUNTED:
-    setattr(CountingPersistence, _name, _counting(_name))
+    setattr(Counting, _name, _counting(_name))
+
+
+class CountingPersistence(Counting, JsonPersistence[Any, Any, Any]):
+    """A :class:`JsonPersistence` that records every call of PTB's methods, see :class:`Counting`.
+
+    Args:
+        directory: The state directory.
+        **kwargs: Given to :class:`JsonPersistence`.
+    """
+
+    def __init__(self, directory: Path, **kwargs: Any) -> None:
+        super().__init__(directory, **kwargs)
 
 
 class Harness:
@@ -157,7 +174,7 @@ class Harness:
 
     def __init__(
         self,
-        persistence: JsonPersistence[Any, Any, Any],
+        persistence: BasePersistence[Any, Any, Any],
         handlers: Iterable[
             BaseHandler[Any, Any, Any] | tuple[BaseHandler[Any, Any, Any], int]
         ] = (),
@@ -307,9 +324,13 @@ def remembering() -> tuple[BaseHandler[Any, Any, Any], int]:
     return MessageHandler(filters.TEXT, remember), -1
 
 
-async def on_disk(directory: Path, *handlers: str) -> dict[str, Any]:
-    """Everything a fresh, read-only persistence loads from ``directory``."""
-    reader: JsonPersistence[Any, Any, Any] = JsonPersistence(directory, read_only=True)
+async def on_disk(
+    directory: Path, *handlers: str, types: TypeRegistry | None = None
+) -> dict[str, Any]:
+    """Everything a fresh, read-only persistence (with ``types``) loads from ``directory``."""
+    reader: JsonPersistence[Any, Any, Any] = JsonPersistence(
+        directory, read_only=True, types=types
+    )
     return {
         "user_data": await reader.get_user_data(),
         "chat_data": await reader.get_chat_data(),

@@ -3,29 +3,26 @@
 With it, PTB's ``CallbackDataCache`` replaces each button's Python object by a uuid before the
 keyboard goes to Telegram, and hands its ``persistence_data`` to ``update_callback_data()``:
 after a restart a press of a button sent before must resolve to the original object. Without
-it PTB never asks for callback data, and no ``callback_data.json`` is written.
+it PTB never asks for callback data, and none is stored. Each test runs on the files and on
+PostgreSQL.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from checks import assert_same
 from contract_app import (
     CHAT,
     AnyContext,
-    CountingPersistence,
     Harness,
-    on_disk,
     remembering,
     sent_buttons,
 )
+from contract_backends import Backend
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, InvalidCallbackData
-
-from jsonpersist import JsonPersistence
 
 CHOICES: list[Any] = [
     ("buy", 3, None),
@@ -68,9 +65,9 @@ async def send_choices(harness: Harness) -> list[str]:
     return sent_buttons(harness.request)
 
 
-async def test_a_keyboard_of_objects_survives_a_restart(tmp_path: Path) -> None:
+async def test_a_keyboard_of_objects_survives_a_restart(backend: Backend) -> None:
     presses = Presses()
-    first = Harness(JsonPersistence(tmp_path), [presses.handler()])
+    first = Harness(backend.make(), [presses.handler()])
     async with first.app:
         sent = await send_choices(first)
         assert all(type(data) is str for data in sent)
@@ -78,7 +75,7 @@ async def test_a_keyboard_of_objects_survives_a_restart(tmp_path: Path) -> None:
         cache = first.app.bot.callback_data_cache.persistence_data  # type: ignore[attr-defined]
     assert_same(presses.data, [CHOICES[0]])
 
-    persistence = CountingPersistence(tmp_path)
+    persistence = backend.counting()
     presses = Presses(drop_on=CHOICES[-1])
     second = Harness(persistence, [presses.handler()])
     async with second.app:
@@ -88,16 +85,16 @@ async def test_a_keyboard_of_objects_survives_a_restart(tmp_path: Path) -> None:
         await second.press(sent[1])
         await second.press(sent[2], user=8)
         assert_same(presses.data, CHOICES[1:])
-        # drop_callback_data() forgot the keyboard: so does the file, at the next round.
+        # drop_callback_data() forgot the keyboard: so does the store, at the next round.
         await second.app.update_persistence()
-        keyboards, queries = (await on_disk(tmp_path))["callback_data"]
+        keyboards, queries = (await backend.stored())["callback_data"]
         assert keyboards == []
         cache = second.app.bot.callback_data_cache  # type: ignore[attr-defined]
         assert_same((keyboards, queries), cache.persistence_data)
     assert first.errors == second.errors == []
 
     third_presses = Presses()
-    third = Harness(JsonPersistence(tmp_path), [third_presses.handler()])
+    third = Harness(backend.make(), [third_presses.handler()])
     async with third.app:
         await third.press(sent[0])
     assert len(third_presses.data) == 1
@@ -105,13 +102,13 @@ async def test_a_keyboard_of_objects_survives_a_restart(tmp_path: Path) -> None:
     assert third.errors == []
 
 
-async def test_the_callback_data_file_holds_the_caches_data(tmp_path: Path) -> None:
-    harness = Harness(JsonPersistence(tmp_path), [Presses().handler()])
+async def test_the_callback_data_file_holds_the_caches_data(backend: Backend) -> None:
+    harness = Harness(backend.make(), [Presses().handler()])
     async with harness.app:
         sent = await send_choices(harness)
         await harness.press(sent[1])
         await harness.app.update_persistence()
-        keyboards, queries = (await on_disk(tmp_path))["callback_data"]
+        keyboards, queries = (await backend.stored())["callback_data"]
         ((keyboard_id, timestamp, buttons),) = keyboards
         assert type(timestamp) is float
         assert sorted(keyboard_id + button for button in buttons) == sorted(sent)
@@ -124,8 +121,8 @@ async def test_the_callback_data_file_holds_the_caches_data(tmp_path: Path) -> N
     assert harness.errors == []
 
 
-async def test_without_arbitrary_callback_data_there_is_no_callback_file(tmp_path: Path) -> None:
-    persistence = CountingPersistence(tmp_path)
+async def test_without_arbitrary_callback_data_there_is_no_callback_file(backend: Backend) -> None:
+    persistence = backend.counting()
     presses = Presses()
     harness = Harness(
         persistence, [presses.handler(), remembering()], arbitrary_callback_data=False
@@ -146,22 +143,28 @@ async def test_without_arbitrary_callback_data_there_is_no_callback_file(tmp_pat
     assert presses.data == ["yes"]
     assert persistence.count("get_callback_data") == 0
     assert persistence.count("update_callback_data") == 0
-    assert not (tmp_path / "callback_data.json").exists()
-    assert (tmp_path / "user_data.json").exists()
-    assert await JsonPersistence(tmp_path).get_callback_data() is None
+    stored = await backend.categories()
+    assert "callback_data" not in stored
+    assert "user_data" in stored
+    again = backend.make()
+    assert await again.get_callback_data() is None
+    await again.flush()
     assert harness.errors == []
 
 
-async def test_a_restart_without_arbitrary_callback_data_keeps_the_file(tmp_path: Path) -> None:
-    first = Harness(JsonPersistence(tmp_path), [Presses().handler()])
+async def test_a_restart_without_arbitrary_callback_data_keeps_the_file(
+    backend: Backend,
+) -> None:
+    first = Harness(backend.make(), [Presses().handler()])
     async with first.app:
         await send_choices(first)
-    before = (tmp_path / "callback_data.json").read_bytes()
+    before = await backend.raw("callback_data")
+    assert before
 
-    second = Harness(JsonPersistence(tmp_path), [], arbitrary_callback_data=False)
+    second = Harness(backend.make(), [], arbitrary_callback_data=False)
     async with second.app:
         pass
-    assert (tmp_path / "callback_data.json").read_bytes() == before
-    keyboards, _ = (await on_disk(tmp_path))["callback_data"]
+    assert await backend.raw("callback_data") == before
+    keyboards, _ = (await backend.stored())["callback_data"]
     assert len(keyboards) == 1
     assert first.errors == second.errors == []

@@ -3,19 +3,17 @@
 PTB creates user and chat data with ``context_types.user_data()`` / ``chat_data()`` and
 checks at ``initialize()`` that what ``get_bot_data()`` returned is a
 ``context_types.bot_data``; after a restart every object must be of those classes again, both
-in the application and in what the handlers get.
+in the application and in what the handlers get. Each test runs on the files and on PostgreSQL.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from contract_app import CHAT, USER, AnyContext, CountingPersistence, Harness, remembering
+from contract_app import CHAT, USER, AnyContext, Harness, remembering
+from contract_backends import Backend
 from telegram import Update
 from telegram.ext import CallbackContext, ContextTypes, MessageHandler, filters
-
-from jsonpersist import JsonPersistence
 
 
 class UserData(dict[Any, Any]):
@@ -35,12 +33,8 @@ TYPES = ContextTypes(
 )
 
 
-def persistence(directory: Path) -> JsonPersistence[UserData, ChatData, BotData]:
-    return JsonPersistence(directory, context_types=TYPES)
-
-
-async def test_custom_classes_come_back_after_a_restart(tmp_path: Path) -> None:
-    first = Harness(persistence(tmp_path), [remembering()], context_types=TYPES)
+async def test_custom_classes_come_back_after_a_restart(backend: Backend) -> None:
+    first = Harness(backend.make(context_types=TYPES), [remembering()], context_types=TYPES)
     async with first.app:
         assert type(first.app.bot_data) is BotData
         await first.say("hello", user=1, chat=-1)
@@ -53,7 +47,7 @@ async def test_custom_classes_come_back_after_a_restart(tmp_path: Path) -> None:
     async def look(update: Update, context: AnyContext) -> None:
         seen.append((type(context.user_data), type(context.chat_data), type(context.bot_data)))
 
-    counting = CountingPersistence(tmp_path, context_types=TYPES)
+    counting = backend.counting(context_types=TYPES)
     second = Harness(counting, [MessageHandler(filters.TEXT, look)], context_types=TYPES)
     async with second.app:
         assert {type(data) for data in second.app.user_data.values()} == {UserData}
@@ -72,16 +66,16 @@ async def test_custom_classes_come_back_after_a_restart(tmp_path: Path) -> None:
     assert second.errors == []
 
 
-async def test_a_plain_dict_handed_over_loads_as_the_custom_class(tmp_path: Path) -> None:
-    saving = persistence(tmp_path)
+async def test_a_plain_dict_handed_over_loads_as_the_custom_class(backend: Backend) -> None:
+    saving = backend.make(context_types=TYPES)
     await saving.get_user_data()
-    await saving.update_user_data(USER, {"plain": True})  # type: ignore[arg-type]
+    await saving.update_user_data(USER, {"plain": True})
     await saving.update_chat_data(CHAT, ChatData(custom=True))
     await saving.get_bot_data()
-    await saving.update_bot_data({"plain": True})  # type: ignore[arg-type]
+    await saving.update_bot_data({"plain": True})
     await saving.flush()
 
-    loading = persistence(tmp_path)
+    loading = backend.make(context_types=TYPES)
     users = await loading.get_user_data()
     chats = await loading.get_chat_data()
     bot_data = await loading.get_bot_data()
@@ -94,8 +88,9 @@ async def test_a_plain_dict_handed_over_loads_as_the_custom_class(tmp_path: Path
     await loading.flush()
 
 
-async def test_empty_bot_data_is_a_new_custom_object(tmp_path: Path) -> None:
-    one, other = persistence(tmp_path / "one"), persistence(tmp_path / "other")
+async def test_empty_bot_data_is_a_new_custom_object(backend: Backend) -> None:
+    one = backend.other("one").make(context_types=TYPES)
+    other = backend.other("other").make(context_types=TYPES)
     first, second = await one.get_bot_data(), await other.get_bot_data()
     assert type(first) is BotData
     assert first == {}

@@ -2,7 +2,9 @@
 
 PTB loads each persistent handler's conversations (nested handlers included) at
 ``initialize()`` and saves each changed conversation with ``update_conversation(name, key,
-state)``, ``None`` when it ended. jsonpersist removes an ended conversation from the file.
+state)``, ``None`` when it ended. jsonpersist removes an ended conversation from the store.
+Each test runs on the files and on PostgreSQL, but for ``DictPersistence``'s ``conversations``
+attribute, which ``PostgresPersistence`` does not have (``docs/postgres.md``).
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from contract_app import (
     CHAT,
     USER,
     AnyContext,
-    CountingPersistence,
     Harness,
     message,
-    on_disk,
     steps,
 )
+from contract_backends import Backend
 from telegram import Update
 from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
 
@@ -37,9 +38,9 @@ def several() -> list[Any]:
     ]
 
 
-async def test_several_handlers_resume_after_a_restart(tmp_path: Path) -> None:
+async def test_several_handlers_resume_after_a_restart(backend: Backend) -> None:
     names = ("alpha", "beta", "gamma")
-    first = Harness(JsonPersistence(tmp_path), several())
+    first = Harness(backend.make(), several())
     async with first.app:
         await first.say("/alpha", user=1, chat=-1)
         await first.say("/alpha", user=2, chat=-1)
@@ -47,14 +48,14 @@ async def test_several_handlers_resume_after_a_restart(tmp_path: Path) -> None:
         await first.say("/beta", user=1, chat=-1)
         await first.say("/gamma", user=3, chat=3)
     assert first.errors == []
-    saved = await on_disk(tmp_path, *names)
+    saved = await backend.stored(*names)
     assert saved["conversations"] == {
         "alpha": {(-1, 1): 1, (-1, 2): 2},
         "beta": {(1,): "step-1"},
         "gamma": {(3, 3): ("tuple", 1, None)},
     }
 
-    persistence = CountingPersistence(tmp_path)
+    persistence = backend.counting()
     second = Harness(persistence, several())
     async with second.app:
         assert sorted(persistence.first_args("get_conversations")) == sorted(names)
@@ -71,7 +72,7 @@ async def test_several_handlers_resume_after_a_restart(tmp_path: Path) -> None:
             ("beta", (1,), "step-2"),
             ("gamma", (3, 3), ("tuple", 2, None)),
         ]
-        saved = await on_disk(tmp_path, *names)
+        saved = await backend.stored(*names)
         assert saved["conversations"] == {
             "alpha": {(-1, 1): 1, (-1, 2): 3},
             "beta": {(1,): "step-2"},
@@ -81,8 +82,8 @@ async def test_several_handlers_resume_after_a_restart(tmp_path: Path) -> None:
     assert second.errors == []
 
 
-async def test_an_ended_conversation_is_removed_from_the_file(tmp_path: Path) -> None:
-    persistence = CountingPersistence(tmp_path)
+async def test_an_ended_conversation_is_removed_from_the_file(backend: Backend) -> None:
+    persistence = backend.counting()
     harness = Harness(persistence, [steps("alpha", last=2)])
     async with harness.app:
         await harness.say("/alpha", user=1)
@@ -92,19 +93,30 @@ async def test_an_ended_conversation_is_removed_from_the_file(tmp_path: Path) ->
         await harness.say("alpha", user=1)  # ends user 1's conversation
         await harness.app.update_persistence()
         assert ("alpha", (CHAT, 1), None) in [call.args for call in persistence.calls]
-        assert (await on_disk(tmp_path, "alpha"))["conversations"] == {"alpha": {(CHAT, 2): 1}}
-        assert persistence.conversations == {"alpha": {(CHAT, 2): 1}}
+        assert (await backend.stored("alpha"))["conversations"] == {"alpha": {(CHAT, 2): 1}}
         assert await persistence.get_conversations("alpha") == {(CHAT, 2): 1}
         await harness.say("alpha", user=2)
         await harness.say("alpha", user=2)
     # Every conversation ended: nothing is left of them, and the next start begins afresh.
-    assert (await on_disk(tmp_path, "alpha"))["conversations"] == {"alpha": {}}
-    again = Harness(JsonPersistence(tmp_path), [steps("alpha", last=2)])
+    assert (await backend.stored("alpha"))["conversations"] == {"alpha": {}}
+    again = Harness(backend.make(), [steps("alpha", last=2)])
     async with again.app:
         handler = again.app.handlers[0][0]
         assert not handler.check_update(message(again.app, "alpha", user=1))
         assert handler.check_update(message(again.app, "/alpha", user=1))
     assert harness.errors == again.errors == []
+
+
+async def test_an_ended_conversation_leaves_the_conversations_attribute(tmp_path: Path) -> None:
+    # DictPersistence's attribute: the files only (PostgresPersistence has none of them).
+    persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path)
+    await persistence.get_conversations("alpha")
+    await persistence.update_conversation("alpha", (CHAT, 1), 1)
+    await persistence.update_conversation("alpha", (CHAT, 2), 1)
+    assert persistence.conversations == {"alpha": {(CHAT, 1): 1, (CHAT, 2): 1}}
+    await persistence.update_conversation("alpha", (CHAT, 1), None)
+    assert persistence.conversations == {"alpha": {(CHAT, 2): 1}}
+    await persistence.flush()
 
 
 # ---------------------------------------------------------------------- nested handlers
@@ -157,31 +169,31 @@ def nested() -> ConversationHandler[Any]:
 NESTED = ("parent", "child", "grandchild")
 
 
-async def restart(directory: Path, harness: Harness | None) -> tuple[Harness, Any]:
+async def restart(backend: Backend, harness: Harness | None) -> tuple[Harness, Any]:
     """Shuts ``harness`` down and starts a new application with new nested handlers."""
     if harness is not None:
         await harness.app.shutdown()
         assert harness.errors == []
-    persistence = CountingPersistence(directory)
+    persistence = backend.counting()
     harness = Harness(persistence, [nested()])
     await harness.app.initialize()
     assert sorted(persistence.first_args("get_conversations")) == sorted(NESTED)
     return harness, persistence
 
 
-async def test_nested_conversations_survive_restarts_at_every_level(tmp_path: Path) -> None:
+async def test_nested_conversations_survive_restarts_at_every_level(backend: Backend) -> None:
     async def step(harness: Harness, text: str, expected: dict[str, Any]) -> None:
         await harness.say(text)
         await harness.app.update_persistence()
-        assert (await on_disk(tmp_path, *NESTED))["conversations"] == expected
+        assert (await backend.stored(*NESTED))["conversations"] == expected
 
-    harness, _ = await restart(tmp_path, None)
+    harness, _ = await restart(backend, None)
     await step(harness, "/parent", {"parent": {KEY: PARENT_1}, "child": {}, "grandchild": {}})
     await step(
         harness, "child", {"parent": {KEY: PARENT_1}, "child": {KEY: CHILD_1}, "grandchild": {}}
     )
 
-    harness, persistence = await restart(tmp_path, harness)
+    harness, persistence = await restart(backend, harness)
     everything = {
         "parent": {KEY: PARENT_1},
         "child": {KEY: CHILD_1},
@@ -189,7 +201,7 @@ async def test_nested_conversations_survive_restarts_at_every_level(tmp_path: Pa
     }
     await step(harness, "grand", everything)
 
-    harness, persistence = await restart(tmp_path, harness)
+    harness, persistence = await restart(backend, harness)
     await step(
         harness, "up", {"parent": {KEY: PARENT_1}, "child": {KEY: CHILD_2}, "grandchild": {}}
     )
@@ -199,17 +211,17 @@ async def test_nested_conversations_survive_restarts_at_every_level(tmp_path: Pa
         key=repr,
     ) == [("child", KEY, CHILD_2), ("grandchild", KEY, None)]
 
-    harness, _ = await restart(tmp_path, harness)
+    harness, _ = await restart(backend, harness)
     await step(harness, "leave", {"parent": {KEY: PARENT_2}, "child": {}, "grandchild": {}})
 
-    harness, _ = await restart(tmp_path, harness)
+    harness, _ = await restart(backend, harness)
     await step(harness, "finish", {"parent": {}, "child": {}, "grandchild": {}})
     await harness.app.shutdown()
     assert harness.errors == []
 
 
 async def test_a_non_blocking_conversation_is_saved_once_its_state_is_known(
-    tmp_path: Path,
+    backend: Backend,
 ) -> None:
     release = asyncio.Event()
 
@@ -227,7 +239,7 @@ async def test_a_non_blocking_conversation_is_saved_once_its_state_is_known(
             block=False,
         )
 
-    persistence = CountingPersistence(tmp_path)
+    persistence = backend.counting()
     harness = Harness(persistence, [handler()])
     async with harness.app:
         await harness.app.start()
@@ -235,21 +247,21 @@ async def test_a_non_blocking_conversation_is_saved_once_its_state_is_known(
         await harness.app.update_persistence()
         # Still running: PTB hands over the state before it, None; nothing is stored.
         assert ("slow", KEY, None) in [call.args for call in persistence.calls]
-        assert (await on_disk(tmp_path, "slow"))["conversations"] == {"slow": {}}
+        assert (await backend.stored("slow"))["conversations"] == {"slow": {}}
         release.set()
         for _ in range(5):
             await asyncio.sleep(0)
         await harness.app.update_persistence()
         assert ("slow", KEY, 1) in [call.args for call in persistence.calls]
-        assert (await on_disk(tmp_path, "slow"))["conversations"] == {"slow": {KEY: 1}}
+        assert (await backend.stored("slow"))["conversations"] == {"slow": {KEY: 1}}
         await harness.app.stop()
-    again = Harness(JsonPersistence(tmp_path), [handler()])
+    again = Harness(backend.make(), [handler()])
     async with again.app:
         assert again.app.handlers[0][0].check_update(message(again.app, "slow"))
     assert harness.errors == again.errors == []
 
 
-async def test_a_stored_end_state_is_cleaned_up_at_the_next_start(tmp_path: Path) -> None:
+async def test_a_stored_end_state_is_cleaned_up_at_the_next_start(backend: Backend) -> None:
     # A non-blocking callback that ends the conversation: PTB hands over END (-1) itself.
     release = asyncio.Event()
 
@@ -267,7 +279,7 @@ async def test_a_stored_end_state_is_cleaned_up_at_the_next_start(tmp_path: Path
             block=False,
         )
 
-    first = Harness(JsonPersistence(tmp_path), [handler()])
+    first = Harness(backend.make(), [handler()])
     async with first.app:
         await first.app.start()
         await first.say("/slow")
@@ -280,13 +292,13 @@ async def test_a_stored_end_state_is_cleaned_up_at_the_next_start(tmp_path: Path
         await first.app.update_persistence()
         await first.app.stop()
     # PTB stores END like any state here (PicklePersistence does the same).
-    assert (await on_disk(tmp_path, "slow"))["conversations"] == {"slow": {KEY: -1}}
+    assert (await backend.stored("slow"))["conversations"] == {"slow": {KEY: -1}}
 
-    persistence = CountingPersistence(tmp_path)
+    persistence = backend.counting()
     again = Harness(persistence, [handler()])
     async with again.app:
         assert again.app.handlers[0][0].check_update(message(again.app, "/slow"))
         await again.app.update_persistence()
         assert ("slow", KEY, None) in [call.args for call in persistence.calls]
-        assert (await on_disk(tmp_path, "slow"))["conversations"] == {"slow": {}}
+        assert (await backend.stored("slow"))["conversations"] == {"slow": {}}
     assert first.errors == again.errors == []

@@ -3,7 +3,8 @@
 ``initialize()`` loads each enabled category once and each persistent handler's conversations
 once; ``update_persistence()`` saves what was touched (bot and callback data every time);
 ``stop()`` ends the saving loop; ``shutdown()`` saves once more and flushes once, last. The
-loop's period is the persistence's ``update_interval``.
+loop's period is the persistence's ``update_interval``. Each test runs on the files and on
+PostgreSQL, but for the edit of a file that ``refresh_*`` does not pick up.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from contract_app import (
     CountingPersistence,
     Harness,
     message,
-    on_disk,
     remembering,
     steps,
 )
+from contract_backends import Backend
 from telegram import Update
 from telegram.ext import MessageHandler, PersistenceInput, filters
 from telegram.warnings import PTBUserWarning
@@ -54,9 +55,9 @@ def two_handlers_and_a_transient() -> list[Any]:
 
 @pytest.mark.parametrize("store_data", [ALL, NONE, ONLY_CHATS], ids=["all", "none", "chats"])
 async def test_initialize_fetches_each_enabled_category_once(
-    tmp_path: Path, store_data: PersistenceInput
+    backend: Backend, store_data: PersistenceInput
 ) -> None:
-    persistence = CountingPersistence(tmp_path, store_data=store_data)
+    persistence = backend.counting(store_data=store_data)
     harness = Harness(persistence, two_handlers_and_a_transient())
 
     await harness.app.initialize()
@@ -86,8 +87,8 @@ async def test_initialize_fetches_each_enabled_category_once(
     assert harness.errors == []
 
 
-async def test_what_initialize_returns_becomes_the_applications_data(tmp_path: Path) -> None:
-    first = Harness(JsonPersistence(tmp_path), two_handlers_and_a_transient())
+async def test_what_initialize_returns_becomes_the_applications_data(backend: Backend) -> None:
+    first = Harness(backend.make(), two_handlers_and_a_transient())
     async with first.app:
         await first.say("/alpha")
         await first.say("/beta")
@@ -99,7 +100,7 @@ async def test_what_initialize_returns_becomes_the_applications_data(tmp_path: P
         steps("beta", per_chat=False),
         steps("gamma", persistent=False),
     )
-    second = Harness(JsonPersistence(tmp_path), [(alpha, 0), (beta, 1), (gamma, 2)])
+    second = Harness(backend.make(), [(alpha, 0), (beta, 1), (gamma, 2)])
     async with second.app:
         assert second.app.user_data[USER]["said"] == ["/alpha", "/beta", "beta", "/gamma"]
         assert second.app.chat_data[CHAT] == {"last": "/gamma"}
@@ -112,8 +113,8 @@ async def test_what_initialize_returns_becomes_the_applications_data(tmp_path: P
     assert first.errors == second.errors == []
 
 
-async def test_update_persistence_hands_over_only_what_was_touched(tmp_path: Path) -> None:
-    persistence = CountingPersistence(tmp_path)
+async def test_update_persistence_hands_over_only_what_was_touched(backend: Backend) -> None:
+    persistence = backend.counting()
     harness = Harness(persistence, two_handlers_and_a_transient())
     async with harness.app:
         await harness.say("/alpha", user=1, chat=-1)
@@ -143,13 +144,13 @@ async def test_update_persistence_hands_over_only_what_was_touched(tmp_path: Pat
         assert persistence.first_args("update_user_data") == [3]
         assert persistence.first_args("update_chat_data") == [-3]
     assert harness.errors == []
-    saved = await on_disk(tmp_path, "alpha")
+    saved = await backend.stored("alpha")
     assert saved["user_data"] == {1: {"said": ["/alpha"]}, 2: {"said": ["hello"]}, 3: {}}
     assert saved["conversations"]["alpha"] == {(-1, 1): 1}
 
 
-async def test_shutdown_saves_once_and_flushes_once_last(tmp_path: Path) -> None:
-    persistence = CountingPersistence(tmp_path)
+async def test_shutdown_saves_once_and_flushes_once_last(backend: Backend) -> None:
+    persistence = backend.counting()
     harness = Harness(persistence, two_handlers_and_a_transient())
     async with harness.app:
         await harness.say("/alpha")
@@ -164,14 +165,14 @@ async def test_shutdown_saves_once_and_flushes_once_last(tmp_path: Path) -> None
     assert sorted(persistence.first_args("update_conversation")) == ["alpha", "beta"]
     assert persistence.count("flush") == 1
     assert persistence.methods()[-1] == "flush"
-    saved = await on_disk(tmp_path, "alpha", "beta")
+    saved = await backend.stored("alpha", "beta")
     assert saved["user_data"] == {USER: {"said": ["/alpha", "/beta"]}}
     assert saved["conversations"] == {"alpha": {(CHAT, USER): 1}, "beta": {(USER,): 1}}
     assert harness.errors == []
 
 
-async def test_stop_ends_the_loop_and_shutdown_does_the_last_save(tmp_path: Path) -> None:
-    persistence = CountingPersistence(tmp_path)  # update_interval 60: the loop never fires
+async def test_stop_ends_the_loop_and_shutdown_does_the_last_save(backend: Backend) -> None:
+    persistence = backend.counting()  # update_interval 60: the loop never fires
     harness = Harness(persistence, [remembering()])
     async with harness.app:
         await harness.app.start()
@@ -181,23 +182,23 @@ async def test_stop_ends_the_loop_and_shutdown_does_the_last_save(tmp_path: Path
         # PTB's stop() only ends the loop (it does not run update_persistence itself) ...
         assert persistence.updated() == set()
         assert persistence.count("flush") == 0
-        assert not (tmp_path / "user_data.json").exists()
+        assert "user_data" not in await backend.categories()
     # ... shutdown() then saves and flushes.
     assert persistence.count("update_user_data", USER) == 1
     assert persistence.methods()[-1] == "flush"
-    assert (await on_disk(tmp_path))["user_data"] == {USER: {"said": ["hello"]}}
+    assert (await backend.stored())["user_data"] == {USER: {"said": ["hello"]}}
 
 
-def test_update_interval_is_the_persistences(tmp_path: Path) -> None:
-    assert JsonPersistence(tmp_path).update_interval == 60
-    persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path, update_interval=0.25)
+def test_update_interval_is_the_persistences(backend: Backend) -> None:
+    assert backend.make().update_interval == 60
+    persistence = backend.make(update_interval=0.25)
     assert persistence.update_interval == 0.25
     with pytest.raises(AttributeError):
         persistence.update_interval = 1  # type: ignore[misc]
 
 
-async def test_the_loop_saves_every_update_interval(tmp_path: Path) -> None:
-    persistence = CountingPersistence(tmp_path, update_interval=0.1)
+async def test_the_loop_saves_every_update_interval(backend: Backend) -> None:
+    persistence = backend.counting(update_interval=0.1)
     harness = Harness(persistence, [remembering()])
     times: list[float] = []
     real = harness.app.update_persistence
@@ -222,22 +223,24 @@ async def test_the_loop_saves_every_update_interval(tmp_path: Path) -> None:
         assert times[0] - started >= 0.09  # the first run waits one interval
         gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         assert 0.09 <= sum(gaps) / len(gaps) <= 0.3, gaps
-        # The user's message reached the disk through the loop, before shutdown.
-        assert (await on_disk(tmp_path))["user_data"] == {USER: {"said": ["hello"]}}
+        # The user's message reached the store through the loop, before shutdown.
+        assert (await backend.stored())["user_data"] == {USER: {"said": ["hello"]}}
     assert harness.errors == []
 
 
-async def test_refresh_is_called_before_each_handler_that_runs(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    persistence = CountingPersistence(state)
-    seen: list[dict[str, Any]] = []
+def noting(seen: list[dict[str, Any]]) -> MessageHandler[Any, Any]:
+    """A handler of "note" that notes the user data it gets, then sets ``k`` to ``"bot"``."""
 
     async def note(update: Update, context: Any) -> None:
         seen.append(dict(context.user_data))
         context.user_data["k"] = "bot"
 
-    handler = MessageHandler(filters.Regex("^note$"), note)
-    harness = Harness(persistence, [handler])
+    return MessageHandler(filters.Regex("^note$"), note)
+
+
+async def test_refresh_is_called_before_each_handler_that_runs(backend: Backend) -> None:
+    persistence = backend.counting()
+    harness = Harness(persistence, [noting([])])
     async with harness.app:
         for _ in range(3):
             await harness.say("note", user=5, chat=-7)
@@ -248,8 +251,19 @@ async def test_refresh_is_called_before_each_handler_that_runs(tmp_path: Path) -
         # refresh_* gets the application's own objects, to update in place.
         refresh = next(call for call in persistence.calls if call.method == "refresh_user_data")
         assert refresh.args[1] is harness.app.user_data[5]
+    assert harness.errors == []
 
-        # Without watch, an edit of the file is not picked up by refresh_*.
+
+async def test_without_watch_an_edit_of_the_file_is_not_refreshed(tmp_path: Path) -> None:
+    # The files only: while PostgresPersistence owns the bot name, nobody else writes its rows
+    # (its refresh_* do nothing, docs/postgres.md).
+    state = tmp_path / "state"
+    persistence = CountingPersistence(state)
+    seen: list[dict[str, Any]] = []
+    harness = Harness(persistence, [noting(seen)])
+    async with harness.app:
+        await harness.say("note", user=5, chat=-7)
+        assert seen[-1] == {}
         await harness.app.update_persistence()
         edited = tmp_path / "edited"
         other: JsonPersistence[Any, Any, Any] = JsonPersistence(edited)
@@ -259,12 +273,12 @@ async def test_refresh_is_called_before_each_handler_that_runs(tmp_path: Path) -
         shutil.copyfile(edited / "user_data.json", state / "user_data.json")
         await harness.say("note", user=5, chat=-7)
         assert seen[-1] == {"k": "bot"}
-        assert persistence.count("refresh_user_data") == 4
+        assert persistence.count("refresh_user_data") == 2
     assert harness.errors == []
 
 
-async def test_refresh_follows_store_data(tmp_path: Path) -> None:
-    persistence = CountingPersistence(tmp_path, store_data=ONLY_CHATS)
+async def test_refresh_follows_store_data(backend: Backend) -> None:
+    persistence = backend.counting(store_data=ONLY_CHATS)
     harness = Harness(persistence, [remembering()])
     async with harness.app:
         await harness.say("hello", user=5, chat=-7)
@@ -275,11 +289,11 @@ async def test_refresh_follows_store_data(tmp_path: Path) -> None:
     assert harness.errors == []
 
 
-async def test_a_handler_added_after_initialize_is_loaded_too(tmp_path: Path) -> None:
-    first = Harness(JsonPersistence(tmp_path), [steps("late")])
+async def test_a_handler_added_after_initialize_is_loaded_too(backend: Backend) -> None:
+    first = Harness(backend.make(), [steps("late")])
     async with first.app:
         await first.say("/late")
-    persistence = CountingPersistence(tmp_path)
+    persistence = backend.counting()
     harness = Harness(persistence, [steps("alpha")])
     async with harness.app:
         assert persistence.first_args("get_conversations") == ["alpha"]
@@ -293,17 +307,17 @@ async def test_a_handler_added_after_initialize_is_loaded_too(tmp_path: Path) ->
         assert dict(late._conversations) == {(CHAT, USER): 1}
         await harness.say("late")
         await harness.app.stop()
-    assert (await on_disk(tmp_path, "late"))["conversations"] == {"late": {(CHAT, USER): 2}}
+    assert (await backend.stored("late"))["conversations"] == {"late": {(CHAT, USER): 2}}
     assert first.errors == harness.errors == []
 
 
-async def test_the_same_application_started_again_loads_again(tmp_path: Path) -> None:
-    persistence = CountingPersistence(tmp_path)
+async def test_the_same_application_started_again_loads_again(backend: Backend) -> None:
+    persistence = backend.counting()
     harness = Harness(persistence, [remembering(), steps("alpha")])
     async with harness.app:
         await harness.say("/alpha")
-    # Meanwhile another owner changes the directory.
-    other: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path)
+    # Meanwhile another owner changes the store.
+    other = backend.make()
     await other.get_user_data()
     await other.update_user_data(9, {"from": "other"})
     await other.flush()
@@ -317,7 +331,7 @@ async def test_the_same_application_started_again_loads_again(tmp_path: Path) ->
         }
         await harness.say("alpha")
     assert persistence.count("flush") == 2
-    saved = await on_disk(tmp_path, "alpha")
+    saved = await backend.stored("alpha")
     assert saved["user_data"] == {USER: {"said": ["/alpha", "alpha"]}, 9: {"from": "other"}}
     assert saved["conversations"] == {"alpha": {(CHAT, USER): 2}}
     assert harness.errors == []

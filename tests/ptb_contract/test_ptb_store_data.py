@@ -2,29 +2,24 @@
 
 PTB neither loads nor saves a category whose ``PersistenceInput`` flag is off; the persistence
 adds that its getter hands back an empty value and its ``update_*`` writes nothing even when
-called directly, and that a file of that category left in the directory is never opened.
+called directly, and that what is stored for that category (a file left in the directory, rows
+left in the database) is never opened. Each test runs on the files and on PostgreSQL.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
-from contract_app import CHAT, USER, CountingPersistence, Harness, on_disk, remembering, steps
+from contract_app import CHAT, USER, Harness, remembering, steps
+from contract_backends import CATEGORIES, Backend
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import PersistenceInput
 
-from jsonpersist import JsonPersistence
-
-CATEGORIES = ("user_data", "chat_data", "bot_data", "callback_data")
 METHODS = {
     "user_data": ("get_user_data", "update_user_data", "drop_user_data", "refresh_user_data"),
     "chat_data": ("get_chat_data", "update_chat_data", "drop_chat_data", "refresh_chat_data"),
     "bot_data": ("get_bot_data", "update_bot_data", "refresh_bot_data"),
     "callback_data": ("get_callback_data", "update_callback_data"),
 }
-NOT_JSON = b"not JSON: a disabled category's file is never opened"
 
 
 async def run_a_bot(harness: Harness) -> None:
@@ -44,12 +39,13 @@ async def run_a_bot(harness: Harness) -> None:
 
 @pytest.mark.parametrize("disabled", CATEGORIES)
 async def test_a_disabled_category_is_never_read_nor_written(
-    tmp_path: Path, disabled: str
+    backend: Backend, disabled: str
 ) -> None:
     store_data = PersistenceInput(**{disabled: False})
-    # A file of the disabled category is there, and would not load.
-    (tmp_path / f"{disabled}.json").write_bytes(NOT_JSON)
-    persistence = CountingPersistence(tmp_path, store_data=store_data)
+    # The disabled category holds something that would not load.
+    await backend.plant(disabled)
+    planted = await backend.raw(disabled)
+    persistence = backend.counting(store_data=store_data)
     harness = Harness(persistence, [remembering(), steps("alpha")])
     await run_a_bot(harness)
     assert harness.errors == []
@@ -59,13 +55,12 @@ async def test_a_disabled_category_is_never_read_nor_written(
     for enabled in set(CATEGORIES) - {disabled}:
         assert persistence.count(METHODS[enabled][0]) == 1, enabled
         assert persistence.count(METHODS[enabled][1]) >= 1, enabled
-    assert (tmp_path / f"{disabled}.json").read_bytes() == NOT_JSON
-    written = {path.name for path in tmp_path.glob("*.json")}
-    expected = {f"{name}.json" for name in CATEGORIES} | {"conversations.json"}
-    assert written == expected  # the disabled one being the file put there
+    assert await backend.raw(disabled) == planted
+    # The disabled one being what was planted:
+    assert await backend.categories() == {*CATEGORIES, "conversations"}
 
     # The next start with the same flags: the disabled category starts empty.
-    again = Harness(JsonPersistence(tmp_path, store_data=store_data), [steps("alpha")])
+    again = Harness(backend.make(store_data=store_data), [steps("alpha")])
     async with again.app:
         assert again.app.user_data.get(USER) == (
             None if disabled == "user_data" else {"said": ["/alpha"]}
@@ -77,16 +72,14 @@ async def test_a_disabled_category_is_never_read_nor_written(
         keyboards, _ = again.app.bot.callback_data_cache.persistence_data  # type: ignore[attr-defined]
         assert len(keyboards) == (0 if disabled == "callback_data" else 1)
     assert again.errors == []
-    assert (tmp_path / f"{disabled}.json").read_bytes() == NOT_JSON
+    assert await backend.raw(disabled) == planted
 
 
 @pytest.mark.parametrize("disabled", CATEGORIES)
 async def test_a_disabled_category_is_inert_when_called_directly(
-    tmp_path: Path, disabled: str
+    backend: Backend, disabled: str
 ) -> None:
-    persistence: JsonPersistence[Any, Any, Any] = JsonPersistence(
-        tmp_path, store_data=PersistenceInput(**{disabled: False})
-    )
+    persistence = backend.make(store_data=PersistenceInput(**{disabled: False}))
     saves = {
         "user_data": lambda: persistence.update_user_data(1, {"a": 1}),
         "chat_data": lambda: persistence.update_chat_data(-1, {"a": 1}),
@@ -101,7 +94,7 @@ async def test_a_disabled_category_is_inert_when_called_directly(
     if disabled in drops:
         await drops[disabled]()
     await persistence.flush()
-    assert not (tmp_path / f"{disabled}.json").exists()
+    assert disabled not in await backend.categories()
 
     empty = {"user_data": {}, "chat_data": {}, "bot_data": {}, "callback_data": None}
     getters = {
@@ -112,15 +105,15 @@ async def test_a_disabled_category_is_inert_when_called_directly(
     }
     assert await getters[disabled]() == empty[disabled]
     await persistence.flush()
-    assert not (tmp_path / f"{disabled}.json").exists()
+    assert disabled not in await backend.categories()
 
 
-async def test_with_nothing_enabled_only_conversations_are_kept(tmp_path: Path) -> None:
+async def test_with_nothing_enabled_only_conversations_are_kept(backend: Backend) -> None:
     store_data = PersistenceInput(
         user_data=False, chat_data=False, bot_data=False, callback_data=False
     )
-    harness = Harness(JsonPersistence(tmp_path, store_data=store_data), [steps("alpha")])
+    harness = Harness(backend.make(store_data=store_data), [steps("alpha")])
     await run_a_bot(harness)
     assert harness.errors == []
-    assert sorted(path.name for path in tmp_path.glob("*.json")) == ["conversations.json"]
-    assert (await on_disk(tmp_path, "alpha"))["conversations"] == {"alpha": {(CHAT, USER): 1}}
+    assert await backend.categories() == {"conversations"}
+    assert (await backend.stored("alpha"))["conversations"] == {"alpha": {(CHAT, USER): 1}}

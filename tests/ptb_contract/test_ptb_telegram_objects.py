@@ -4,20 +4,21 @@ PicklePersistence keeps any such object whole. The rule here: whatever ``update_
 loads again. Either the object comes back faithfully (same class, public and private
 attributes, ``api_kwargs``, the current bot), or the save is refused with
 ``UnsupportedTypeError`` for that user only: the other users' data of the same round is saved,
-the refused user keeps the last version that was saved, and the next start works.
+the refused user keeps the last version that was saved, and the next start works. Each test
+runs on the files and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from contract_app import Harness, remembering
+from contract_backends import Backend
 from telegram import TelegramObject
 
-from jsonpersist import JsonPersistence, UnsupportedTypeError
+from jsonpersist import UnsupportedTypeError
 
 
 class Note(TelegramObject):
@@ -83,9 +84,9 @@ NOTES: dict[str, Callable[[], TelegramObject]] = {
 
 @pytest.mark.parametrize("make", NOTES.values(), ids=NOTES.keys())
 async def test_whatever_was_accepted_loads_again(
-    tmp_path: Path, make: Callable[[], TelegramObject]
+    backend: Backend, make: Callable[[], TelegramObject]
 ) -> None:
-    first = Harness(JsonPersistence(tmp_path), [remembering()])
+    first = Harness(backend.make(), [remembering()])
     async with first.app:
         await first.say("hello", user=1, chat=-1)
         await first.app.update_persistence()  # user 1's last good version
@@ -103,7 +104,7 @@ async def test_whatever_was_accepted_loads_again(
             assert error.where.startswith("user_data[1]"), error.where
             del first.app.user_data[1]["note"]  # so that shutdown's save does not retry it
 
-    second = Harness(JsonPersistence(tmp_path), [])
+    second = Harness(backend.make(), [])
     async with second.app:  # the next start works
         assert second.app.user_data[2] == {"said": ["hello"]}
         assert second.app.chat_data[-2] == {"last": "hello"}
@@ -118,14 +119,14 @@ async def test_whatever_was_accepted_loads_again(
     assert second.errors == []
 
 
-async def test_a_note_with_api_kwargs_comes_back_whole(tmp_path: Path) -> None:
+async def test_a_note_with_api_kwargs_comes_back_whole(backend: Backend) -> None:
     # The rule allows a refusal; this class gives no reason for one.
     note = Note("buy milk", api_kwargs={"colour": "red"})
-    saving: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path)
+    saving = backend.make()
     await saving.get_user_data()
     await saving.update_user_data(1, {"note": note, "notes": (note, Note("x"))})
     await saving.flush()
-    loaded = (await JsonPersistence(tmp_path, read_only=True).get_user_data())[1]
+    loaded = (await backend.stored())["user_data"][1]
     assert type(loaded["note"]) is Note
     assert loaded["note"].text == "buy milk"
     assert loaded["note"].api_kwargs == {"colour": "red"}

@@ -4,22 +4,23 @@ PTB's own persistence tests hand ``update_user_data(1, 1)`` and ``update_callbac
 to PicklePersistence, which stores them. Stored here, such a value would make the whole
 category unloadable at the next start (PTB expects a dict per user, a tuple of two for callback
 data). So each is refused at save time with ``UnsupportedTypeError`` (a ``TypeError``), the
-rest of the round is saved, and the file stays loadable by a fresh persistence.
+rest of the round is saved, and the store stays loadable by a fresh persistence. Each test runs
+on the files and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from contract_app import Harness, on_disk, remembering
+from contract_app import Harness, remembering
+from contract_backends import Backend
 
-from jsonpersist import JsonPersistence, UnsupportedTypeError
+from jsonpersist import UnsupportedTypeError
 
-Persistence = JsonPersistence[Any, Any, Any]
+Persistence = Any  # a JsonPersistence or a PostgresPersistence
 GOOD_KEYBOARDS = ([("kb", 1.5, {"b": ("x", 1)})], {"q": "kb"})
 
 
@@ -64,10 +65,10 @@ EXPECTED = {
 
 @pytest.mark.parametrize("case", WRONG.values(), ids=WRONG.keys())
 async def test_a_wrong_shape_is_refused_and_the_file_stays_loadable(
-    tmp_path: Path, case: tuple[str, Callable[[Persistence], Awaitable[None]]]
+    backend: Backend, case: tuple[str, Callable[[Persistence], Awaitable[None]]]
 ) -> None:
     category, save_wrong = case
-    persistence: Persistence = JsonPersistence(tmp_path)
+    persistence = backend.make()
     await persistence.get_user_data()
     await save_good(persistence)
 
@@ -83,16 +84,16 @@ async def test_a_wrong_shape_is_refused_and_the_file_stays_loadable(
     assert results[0].where.startswith(category), results[0].where
     assert results[1:] == [None, None]
 
-    # The persistence goes on, and the file loads in a fresh one with the last good value.
+    # The persistence goes on, and the store loads in a fresh one with the last good value.
     await persistence.update_user_data(3, {"after": 3})
     await persistence.flush()
-    saved = await on_disk(tmp_path)
+    saved = await backend.stored()
     assert saved[category] == EXPECTED[category]
     assert saved["user_data"][3] == {"after": 3}
 
 
-async def test_wrong_bot_data_from_a_handler_reaches_the_error_handler(tmp_path: Path) -> None:
-    harness = Harness(JsonPersistence(tmp_path), [remembering()])
+async def test_wrong_bot_data_from_a_handler_reaches_the_error_handler(backend: Backend) -> None:
+    harness = Harness(backend.make(), [remembering()])
     async with harness.app:
         await harness.say("hello")
         await harness.app.update_persistence()
@@ -103,10 +104,10 @@ async def test_wrong_bot_data_from_a_handler_reaches_the_error_handler(tmp_path:
         assert [type(error) for error in harness.errors] == [UnsupportedTypeError]
         assert harness.errors[0].where == "bot_data"  # type: ignore[attr-defined]
         harness.app.bot_data = {"fixed": True}
-    saved = await on_disk(tmp_path)
+    saved = await backend.stored()
     assert saved["bot_data"] == {"fixed": True}
     assert saved["user_data"][2] == {"said": ["more"]}  # before remember() failed
 
-    again = Harness(JsonPersistence(tmp_path), [])
+    again = Harness(backend.make(), [])
     async with again.app:  # starts with what was saved
         assert again.app.bot_data == {"fixed": True}
