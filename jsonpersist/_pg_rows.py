@@ -13,6 +13,7 @@ This module knows the categories and the codec, not the database.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -32,7 +33,7 @@ from jsonpersist._codec import Codec
 from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
 from jsonpersist._format import WHOLE
 
-__all__ = ("WHOLE_KEY", "Row", "RowCodec", "Rows", "jsonb_safe")
+__all__ = ("WHOLE_KEY", "NotJson", "Row", "RowCodec", "Rows", "jsonb_safe", "parse_value")
 
 #: The key of a category value stored whole: no key part (a line ``[value]`` in the files).
 WHOLE_KEY = "[]"
@@ -55,6 +56,28 @@ class Row(NamedTuple):
 
 #: A category's rows by key.
 Rows = dict[str, Row]
+
+
+class NotJson(str):
+    """A row's value text that is not JSON (an edit in SQL): decoding its category names it."""
+
+    __slots__ = ()
+
+
+def parse_value(text: str) -> Any:
+    """A row's value as the state files hold it, or :class:`NotJson`.
+
+    ``jsonb`` keeps an object's keys in an order of its own (shorter keys first); they are put
+    back in the order the files keep (sorted), so that a value loads the same from both.
+    """
+    try:
+        tree = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return NotJson(text)
+    if "{" in text:
+        with contextlib.suppress(orjson.JSONEncodeError):  # too deep: decoding refuses it
+            tree = orjson.loads(orjson.dumps(tree, option=_SORT))
+    return tree
 
 
 def jsonb_safe(value: bytes) -> bool:
@@ -202,6 +225,11 @@ class RowCodec:
         """
         category = CATEGORIES[name]
         path = self.path(category)
+        for text, (_, tree) in rows.items():
+            if type(tree) is NotJson:
+                raise CorruptStateError(
+                    f"the value is not JSON: {tree[:60]!r}", file=path, where=f"{name} key {text}"
+                )
         if category is CONVERSATIONS:
             return self._handlers(rows, path)
         if category is CALLBACK_DATA:
@@ -222,6 +250,8 @@ class RowCodec:
             if category.keyed:
                 value = category.entry(value, self.context_types, path, key)
             values[key] = value
+        if category.sorted:  # in the files' order (rows come in the server's)
+            values = {key: values[key] for key in category.sort(values, self.codec)}
         if category.keyed:
             return values
         if WHOLE in values and len(values) > 1:
@@ -238,7 +268,7 @@ class RowCodec:
         )
 
     def _handlers(self, rows: dict[str, tuple[int | None, Any]], path: Path) -> Any:
-        handlers: dict[str, dict[Any, Any]] = {}
+        conversations: dict[tuple[str, tuple[Any, ...]], Any] = {}
         for text, (_, tree) in rows.items():
             parsed = self._parse(text, "conversations", path)
             if not (
@@ -255,7 +285,10 @@ class RowCodec:
                 )
             handler, key = parsed[0], tuple(parsed[1])
             where = f"conversations[{handler!r}][{key!r}]"
-            handlers.setdefault(handler, {})[key] = self._decode(tree, where, path)
+            conversations[handler, key] = self._decode(tree, where, path)
+        handlers: dict[str, dict[Any, Any]] = {}
+        for handler, key in CONVERSATIONS.sort(conversations, self.codec):  # the files' order
+            handlers.setdefault(handler, {})[key] = conversations[handler, key]
         return handlers
 
     def _callback_data(self, rows: dict[str, tuple[int | None, Any]], path: Path) -> Any:

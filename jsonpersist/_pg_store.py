@@ -36,7 +36,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 
 from jsonpersist._pg_errors import DatabaseError, DatabaseLockedError, redact
-from jsonpersist._pg_rows import Row, Rows, jsonb_safe
+from jsonpersist._pg_rows import Row, Rows, jsonb_safe, parse_value
 
 __all__ = ("SCHEMA_VERSION", "Database", "LoadedRows")
 
@@ -284,7 +284,7 @@ class Database:
         await self._step(cursor.execute(_SELECT, (self.name, names)))
         while found := await self._step(cursor.fetchmany(_CHUNK)):
             for category, key, pos, text in found:
-                out[category][key] = (pos, orjson.loads(text))
+                out[category][key] = (pos, parse_value(text))
         await self._step(cursor.close())
         await self._step(conn.execute("COMMIT"))
         return out
