@@ -36,6 +36,12 @@ _SORT = orjson.OPT_SORT_KEYS
 _LONG_NUMBER = re.compile(r"[0-9]{19}")
 
 
+def _level(depth: int) -> None:
+    """Refuses a JSON array or object at ``depth`` (the outermost at 0) beyond MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        raise Unsupported(f"nested deeper than {MAX_DEPTH} levels of JSON; flatten it")
+
+
 def _sort_key(tree: object) -> bytes:
     return orjson.dumps(tree, option=_SORT)
 
@@ -111,22 +117,29 @@ class Codec(Decoding):
         return UnsupportedTypeError(f"cannot store this value: {exc}", where)
 
     def _encode(self, value: Any, depth: int) -> Any:  # noqa: PLR0911
-        if depth > MAX_DEPTH:
-            raise Unsupported(f"nested deeper than {MAX_DEPTH} levels of JSON; flatten it")
         kind = type(value)
-        if kind is str or kind is bool or value is None:
-            return value
+        if (
+            kind is str
+            or kind is bool
+            or value is None
+            or (kind is int and INT_MIN <= value <= INT_MAX)
+            or (kind is float and value - value == 0.0)
+        ):
+            return value  # a JSON scalar: no level of its own, as on the plain path
+        _level(depth)  # anything else is a JSON array or object at this depth
         if kind is int:
-            return value if INT_MIN <= value <= INT_MAX else _encode_big_int(value)
+            return _encode_big_int(value)
         if kind is float:
-            return value if value - value == 0.0 else _encode_special_float(value)
+            return _encode_special_float(value)
         if kind is dict:
             return self._encode_dict(value, depth)
         if kind is list:
             return self._encode_items(value, depth + 1)
         if kind is tuple:
+            _level(depth + 1)  # the tag's array
             return {"$tuple": self._encode_items(value, depth + 2)}
         if kind is set or kind is frozenset:
+            _level(depth + 1)
             if len(value) > MAX_SAME_HASH and crowded(value):
                 raise Unsupported(CROWDED)
             items = self._encode_items(value, depth + 2)
@@ -174,6 +187,8 @@ class Codec(Decoding):
         if all(type(key) is str for key in value):
             escape = any(key[:1] == "$" for key in value)
             inner = depth + (2 if escape else 1)  # the escape {"$": ...} is a level of its own
+            if escape:
+                _level(depth + 1)
             out = {}
             for key, item in value.items():
                 try:
@@ -192,6 +207,7 @@ class Codec(Decoding):
                 if type(key) is str and key[:1] != "$":
                     out[key] = self._encode(item, depth + 1)
                 else:
+                    _level(depth + 2)  # the "$dict" array, then the pair's array
                     pairs.append([self._encode(key, depth + 3), self._encode(item, depth + 3)])
             except Unsupported as exc:
                 exc.path.append(key)
