@@ -95,8 +95,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "copy the state files consistently, even while the bot runs",
         "Copies the state files and .gitignore of DIR into DEST (created if missing) under "
         "the directory's round lock, so the copy holds all files of one save of a running "
-        "bot. DEST is written atomically, all files or none, and must not be owned by a bot.",
+        "bot. Every file is decoded first, as the bot loads it: a state that does not load "
+        "is not copied. DEST is written atomically, all files or none, and must not be owned "
+        "by a bot.",
         "  jsonpersist snapshot state/ backup/\n"
+        "  jsonpersist snapshot state/ backup/ --types mybot.state:TYPES\n"
         "  jsonpersist snapshot state/ state-snapshot/ --force && git add state-snapshot/",
     ),
     "merge": (
@@ -120,7 +123,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "copy": _copy.COPY_HELP,
 }
-_NO_APP_OPTIONS = frozenset({"snapshot", "merge", "git-setup"})
+_NO_APP_OPTIONS = frozenset({"merge", "git-setup"})
 
 
 def _parser() -> argparse.ArgumentParser:

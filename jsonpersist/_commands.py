@@ -30,9 +30,11 @@ from jsonpersist._codec import TypeRegistry
 from jsonpersist._convert import Options, clean_state, read_pickle, write_pickle
 from jsonpersist._directory import (
     State,
-    copy_files,
     holds_files,
+    install_files,
     read_state,
+    round_files,
+    undecodable,
     write_state,
 )
 from jsonpersist._errors import (
@@ -458,6 +460,7 @@ def export_pickle(args: argparse.Namespace) -> int:
 
 
 def snapshot(args: argparse.Namespace) -> int:
+    options = _options(args)
     source_dir = _existing_directory(args.directory)
     dest: Path = args.dest
     if dest.resolve() == source_dir.resolve():
@@ -467,7 +470,18 @@ def snapshot(args: argparse.Namespace) -> int:
         raise Failure(EXIT_PROBLEMS, f"{source_dir} holds no state files; is it the right one?")
     if _holds_data(dest) and not args.force:
         raise Failure(EXIT_USAGE, f"{dest} already holds files; pass --force to replace them")
-    copied = copy_files(source_dir, dest)
+    files = round_files(source_dir)
+    # A copy is for starting a bot on, or for git: one that would not load is no copy.
+    problems = undecodable(source_dir, files, options.entries())
+    if problems:
+        for problem in problems.values():
+            print(problem, file=sys.stderr)
+        raise Failure(
+            EXIT_PROBLEMS,
+            f"{_count(len(problems), 'problem')} found; nothing was copied to {dest}. Fix the "
+            f"position named above (`jsonpersist check {source_dir}`), then retry",
+        )
+    copied = install_files(dest, files)
     print(f"copied {_count(copied, 'state file')} from {source_dir} to {dest}")
     return EXIT_OK
 

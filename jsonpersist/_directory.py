@@ -16,7 +16,7 @@ from typing import Any
 
 from jsonpersist._categories import CATEGORIES, Category
 from jsonpersist._entries import EntryCodec, Lines
-from jsonpersist._errors import CorruptStateError, UnsupportedTypeError
+from jsonpersist._errors import CorruptStateError, StateWriteError, UnsupportedTypeError
 from jsonpersist._format import render_chunks
 from jsonpersist._journal import JOURNAL
 from jsonpersist._store import BOOKKEEPING, GITIGNORE, Store
@@ -27,7 +27,10 @@ __all__ = (
     "copy_files",
     "has_pending_round",
     "holds_files",
+    "install_files",
     "read_state",
+    "round_files",
+    "undecodable",
     "write_state",
 )
 
@@ -191,36 +194,106 @@ def _encode_category(
     return lines
 
 
-def copy_files(source: Path, dest: Path) -> int:
-    """Copies the state files of a directory (as of one round) into another, atomically.
+def round_files(source: Path) -> dict[str, bytes]:
+    """The state files and the ``.gitignore`` of a directory as of one round, as bytes.
+
+    Read under the directory's round lock, so a running bot's save is all in or all out.
 
     Returns:
-        :obj:`int`: How many state files were copied.
+        dict[:obj:`str`, :obj:`bytes`]: Each file that exists, by name.
 
     Raises:
         NotADirectoryError: ``source`` is not a directory.
-        CorruptStateError: ``source`` holds a round a crash interrupted (a redo journal).
-        StateLockedError: A running bot owns ``dest``.
-        StateWriteError: Writing failed; ``dest`` keeps its previous files.
+        CorruptStateError: ``source`` holds a round a crash interrupted (a redo journal), or a
+            state file that is a symlink or not a regular file.
     """
     if not source.is_dir():  # taking its lock would create it
         raise NotADirectoryError(f"{source} is not a directory")
-    names = [category.file for category in CATEGORIES.values()]
     origin = Store(source, create=False)
-    with origin.round_lock():  # a running bot's save is all in or all out
+    with origin.round_lock():
         if origin.pending_moves():  # under the lock, only a crash leaves a journal
             raise CorruptStateError(UNFINISHED_ROUND, file=origin.path(JOURNAL))
-        files = {name: data for name in names if (data := origin.read(name)) is not None}
-        gitignore = origin.read(GITIGNORE)
+        names = [*(category.file for category in CATEGORIES.values()), GITIGNORE]
+        return {name: data for name in names if (data := origin.read(name)) is not None}
+
+
+def undecodable(
+    source: Path, files: dict[str, bytes], entries: EntryCodec
+) -> dict[str, CorruptStateError]:
+    """The error of each state file among ``files`` that does not load as a bot loads it.
+
+    Args:
+        source (:class:`pathlib.Path`): The directory the files come from, for the messages.
+        files (dict[:obj:`str`, :obj:`bytes`]): The files, by name (see :func:`round_files`).
+        entries (:class:`EntryCodec`): The application's codec and context types.
+
+    Returns:
+        dict[:obj:`str`, :class:`~jsonpersist.CorruptStateError`]: By category name.
+    """
+    problems = {}
+    for name, category in CATEGORIES.items():
+        raw = files.get(category.file)
+        if raw is None:
+            continue
+        path = source.resolve() / category.file
+        try:
+            entries.assemble(category, entries.parse(category, raw, path).values, path)
+        except CorruptStateError as exc:
+            problems[name] = exc
+    return problems
+
+
+def install_files(dest: Path, files: dict[str, bytes]) -> int:
+    """Makes ``dest`` hold ``files`` (see :func:`round_files`) as its state files.
+
+    The files are written in one atomic save, all or none, durably. A state file ``dest``
+    has and ``files`` has not is removed afterwards, and the directory is fsynced again.
+
+    Returns:
+        :obj:`int`: How many state files were written.
+
+    Raises:
+        StateLockedError: A running bot owns ``dest``.
+        StateWriteError: Writing failed; ``dest`` keeps its previous files.
+    """
+    names = {category.file for category in CATEGORIES.values()}
     target = Store(dest)
-    target.open()  # refuses a directory a running bot owns
+    target.open()  # refuses a directory a running bot owns; writes a .gitignore (0644)
     try:
-        target.write(files)  # all files or none, durably
-        if gitignore is not None:
-            target.write({GITIGNORE: gitignore}, mode=0o644)
-        for name in set(names) - files.keys():  # gone from the source since the last copy
+        target.write(files)  # all files or none, durably; the .gitignore keeps its mode
+        stale = [name for name in names - files.keys() if os.path.lexists(dest / name)]
+        for name in stale:  # gone from the source since the last copy
             with contextlib.suppress(FileNotFoundError):
                 (target.directory / name).unlink()
+        if stale:
+            _sync_directory(target.directory)
     finally:
         target.close()
-    return len(files)
+    return len(names & files.keys())
+
+
+def copy_files(source: Path, dest: Path) -> int:
+    """Copies the state files of a directory (as of one round) into another, atomically.
+
+    See :func:`round_files` and :func:`install_files`; the files are not decoded.
+
+    Returns:
+        :obj:`int`: How many state files were copied.
+    """
+    return install_files(dest, round_files(source))
+
+
+def _sync_directory(directory: Path) -> None:
+    """Makes the removal of files from ``directory`` durable.
+
+    Raises:
+        StateWriteError: The directory could not be fsynced.
+    """
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise StateWriteError(directory, exc, replaced=True) from exc

@@ -15,6 +15,7 @@ __all__ = (
     "MergeConflictError",
     "PickleLoadError",
     "PicklePathError",
+    "RegistrationError",
     "StateDirectoryError",
     "StateLockedError",
     "StateWriteError",
@@ -221,6 +222,27 @@ class UnsafeDirectoryError(StateDirectoryError, PermissionError):
     def __init__(self, directory: Path, file: Path, message: str) -> None:
         super().__init__(file, message, PermissionError(errno.EACCES, message))
         self.directory = directory
+
+
+class RegistrationError(JsonPersistError, ValueError):
+    """A type cannot be registered: the class or the name is registered already.
+
+    Args:
+        message (:obj:`str`): What is registered already and what to do.
+        cls (:obj:`type`): The class being registered.
+        name (:obj:`str`): The name it was to be registered under.
+
+    Attributes:
+        cls (:obj:`type`): The class being registered.
+        name (:obj:`str`): The name it was to be registered under.
+    """
+
+    __slots__ = ("cls", "name")
+
+    def __init__(self, message: str, cls: type, name: str) -> None:
+        super().__init__(message)
+        self.cls = cls
+        self.name = name
 
 
 class PicklePathError(JsonPersistError, ValueError):

@@ -17,6 +17,7 @@ from telegram.ext._utils.types import BD, CD, UD, CDCData, ConversationDict, Con
 from jsonpersist._categories import CATEGORIES
 from jsonpersist._codec import Codec, TypeRegistry
 from jsonpersist._entries import EntryCodec
+from jsonpersist._errors import JsonPersistError, StateDirectoryError
 from jsonpersist._format import WHOLE
 from jsonpersist._rounds import DROP, Rounds
 from jsonpersist._session import Session
@@ -34,6 +35,27 @@ def _view(name: str, what: str, as_json: bool = False) -> Any:
         return property(lambda self: self._views.json(name), doc=doc)
     doc = f"The {what} as last handed over, decoded once per change; :obj:`None` before loading."
     return property(lambda self: self._views.value(name), doc=doc)
+
+
+def _store(directory: Path, max_file_size: int) -> Store:
+    """The state directory's store (the directory created if missing).
+
+    Raises:
+        UnsafeDirectoryError: Another user could replace the directory.
+        StateDirectoryError: The path is not a directory (a file is in its place, or above
+            it), or the directory cannot be created.
+    """
+    try:
+        return Store(directory, max_file_size)
+    except JsonPersistError:
+        raise
+    except OSError as exc:
+        raise StateDirectoryError(
+            directory,
+            f"cannot be used as a state directory: {exc.strerror or exc}; pass a directory "
+            "(it is created if missing), not a file or a path through one",
+            exc,
+        ) from exc
 
 
 class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
@@ -98,6 +120,11 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
             over, decoded once per change; :obj:`None` before loading.
         user_data_json (:obj:`str`): As in ``DictPersistence``, like ``chat_data_json`` and the
             others: JSON that ``DictPersistence(user_data_json=...)`` loads (tags inside).
+
+    Raises:
+        UnsafeDirectoryError: Another user could replace the state directory.
+        StateDirectoryError: :paramref:`directory` is not a directory (a file is in its place,
+            or on its path) or cannot be created.
     """
 
     __slots__ = (
@@ -161,7 +188,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         self.context_types: ContextTypes[Any, UD, CD, BD] = cast(
             "ContextTypes[Any, UD, CD, BD]", context_types or ContextTypes()
         )
-        store = Store(Path(directory), max_file_size)
+        store = _store(Path(directory), max_file_size)
         self._session = Session(store, EntryCodec(self.codec, self.context_types), read_only)
         enabled = frozenset(
             name for name, category in CATEGORIES.items() if category.enabled(self.store_data)
@@ -204,6 +231,7 @@ class JsonPersistence(DictPersistence, Generic[UD, CD, BD]):
         Raises:
             CorruptStateError: The file cannot be decoded; it is left as it is.
             StateLockedError: Another persistence owns the directory.
+            StateDirectoryError: A lock file or the state file cannot be opened or read.
         """
         return cast("dict[int, UD]", await self._load("user_data", {}))
 

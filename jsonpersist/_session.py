@@ -15,7 +15,7 @@ from typing import Any
 
 from jsonpersist._categories import CATEGORIES, Category
 from jsonpersist._entries import EntryCodec, Lines
-from jsonpersist._errors import CorruptStateError, JsonPersistError
+from jsonpersist._errors import CorruptStateError, JsonPersistError, StateDirectoryError
 from jsonpersist._format import FORMAT_VERSION, TAIL, WHOLE, head, rendered_size
 from jsonpersist._same import copies
 from jsonpersist._store import Signature, Store
@@ -302,17 +302,22 @@ class Session:
         if not self.read_only:
             self.store.open()
         path = self.store.path(state.category.file)
-        raw, version = self.store.read_version(state.category.file)
         try:
+            raw, version = self.store.read_version(state.category.file)
             parsed = None if raw is None else self.entries.parse(state.category, raw, path)
         except CorruptStateError as exc:
             state.forget()
             state.load_error = exc  # this category is never written again in this session
-            if not any(other.loaded for other in self.states.values()):
-                # The application does not start on this (Application.initialize() raises):
-                # another attempt in this process must not find the directory taken.
-                self.store.close()
+            self._release_unused()
             raise
+        except OSError as exc:  # a failure to read, not the file's fault: not remembered
+            self._release_unused()
+            raise StateDirectoryError(
+                path,
+                f"cannot be read: {exc.strerror or exc}; check the file's permissions and the "
+                "file system, then start again",
+                exc,
+            ) from exc
         if parsed is None:
             state.loaded_from({}, version, None)
         else:
@@ -324,6 +329,15 @@ class Session:
         if self.on_load is not None:
             self.on_load(state)
         return {} if parsed is None else parsed.values
+
+    def _release_unused(self) -> None:
+        """Releases the directory after a failed first load.
+
+        The application does not start on it (``Application.initialize()`` raises): another
+        attempt in this process must not find the directory taken.
+        """
+        if not any(other.loaded for other in self.states.values()):
+            self.store.close()
 
     def close(self) -> None:
         """Releases the directory: every category is read again before its next use."""

@@ -7,6 +7,8 @@ import enum
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from jsonpersist._errors import RegistrationError, UnsupportedTypeError
+
 __all__ = ("TypeRegistry",)
 
 T = TypeVar("T")
@@ -54,11 +56,17 @@ class TypeRegistry:
                 ``__qualname__``. Keep it stable: renaming it makes old files unreadable.
 
         Raises:
-            ValueError: The class or the name is already registered.
+            RegistrationError: The class or the name is already registered (a
+                :exc:`ValueError`); the registry is left unchanged.
         """
         key = name or cls.__qualname__
         if cls in self._by_type or key in self._by_name:
-            raise ValueError(f"{cls.__qualname__} or the name {key!r} is already registered")
+            raise RegistrationError(
+                f"{cls.__qualname__} or the name {key!r} is already registered; register "
+                "each class once, under a name no other class has (name=...)",
+                cls,
+                key,
+            )
         self._by_type[cls] = (key, encode)
         self._by_name[key] = decode
 
@@ -70,10 +78,14 @@ class TypeRegistry:
             name (:obj:`str`, optional): The name written to files, see :meth:`register`.
 
         Raises:
-            TypeError: :paramref:`cls` is not a dataclass.
+            UnsupportedTypeError: :paramref:`cls` is not a dataclass (a :exc:`TypeError`).
+            RegistrationError: As for :meth:`register`.
         """
         if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-            raise TypeError(f"{cls!r} is not a dataclass")
+            raise UnsupportedTypeError(
+                f"cannot register {cls!r} as a dataclass: it is not a dataclass (an instance "
+                "is not enough); use register() with an encoder and a decoder"
+            )
         names = tuple(field.name for field in dataclasses.fields(cls) if field.init)
 
         def encode(obj: Any) -> dict[str, Any]:
@@ -92,6 +104,9 @@ class TypeRegistry:
         Args:
             cls (:obj:`type`): An enum class.
             name (:obj:`str`, optional): The name written to files, see :meth:`register`.
+
+        Raises:
+            RegistrationError: As for :meth:`register`.
         """
         self.register(cls, encode=lambda member: member.value, decode=cls, name=name)
 

@@ -22,6 +22,7 @@ BUILTINS: dict[str, type[BaseException]] = {
     "StateWriteError": OSError,
     "PicklePathError": ValueError,
     "PickleLoadError": ValueError,
+    "RegistrationError": ValueError,
     "StateDirectoryError": OSError,
     "UnsafeDirectoryError": PermissionError,
 }
