@@ -3,15 +3,33 @@
 ``docs/guarantees.md`` has a table of what was tried (its section "What was tried"): one row
 per test, the test's name in backquotes, the number of cases in the second column. A test
 asserts that the number stated is the number of cases it has, so the page never drifts.
+The counts in its prose are found by :func:`figures`, a pattern around them.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-__all__ = ("stated",)
+__all__ = ("figures", "stated")
 
 GUARANTEES = Path(__file__).resolve().parent.parent / "docs" / "guarantees.md"
+#: A pattern's ``#`` stands for one count as the page writes it (``1,381``).
+_COUNT = r"(\d[\d,]*)"
+
+
+def figures(pattern: str, page: Path = GUARANTEES) -> list[int]:
+    """The counts a sentence of ``page`` states, each ``#`` of ``pattern`` one of them.
+
+    ``pattern`` is the sentence's words as a regular expression (whitespace matches any line
+    break); it must occur exactly once, so that a changed sentence fails loudly.
+    """
+    text = re.sub(r"\s+", " ", page.read_text("utf-8"))
+    regex = re.sub(r"\\? ", r"\\s+", pattern).replace("#", _COUNT)
+    found = re.findall(regex, text)
+    assert len(found) == 1, f"{page.name}: {len(found)} matches for {pattern!r}"
+    groups = found[0] if isinstance(found[0], tuple) else (found[0],)
+    return [int(group.replace(",", "")) for group in groups]
 
 
 def stated(test: str) -> int:

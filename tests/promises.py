@@ -63,11 +63,15 @@ def all_promises() -> list[Promise]:
     """Every ``PROMISES`` entry of every ``tests/test_promises_*.py`` module."""
     promises: list[Promise] = []
     for path in sorted((ROOT / "tests").glob("test_promises_*.py")):
-        spec = importlib.util.spec_from_file_location(f"_promises_{path.stem}", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        name = f"_promises_{path.stem}"
+        module = sys.modules.get(name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None
+            assert spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # as an import does: dataclasses look their module up
+            spec.loader.exec_module(module)
         promises.extend(getattr(module, "PROMISES", ()))
     return promises
 
