@@ -127,8 +127,9 @@ _AMBIGUOUS_OR_SKIPPED = tuple(
 
 
 def _one_nan(value: float) -> float:
-    # A NaN's sign and payload are not part of the format (see test_nan_sign_is_kept), and
-    # one shared NaN object keeps dicts and sets from holding several unequal NaNs.
+    # A NaN's payload is not part of the format and its sign is checked on its own (see
+    # test_nan_sign_is_kept); one shared NaN object keeps dicts and sets from holding several
+    # unequal NaNs.
     return math.nan if math.isnan(value) else value
 
 

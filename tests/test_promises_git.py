@@ -40,6 +40,24 @@ PROMISES = [
     ),
     Promise(
         PAGE,
+        "it decodes every file first, as `check` does, and copies nothing if one does not load; "
+        "it writes the copies into `DEST` atomically, all or none, and removes a state file from "
+        "`DEST` that no longer exists in the source. `--force` is needed when `DEST` already "
+        "holds files",
+        (
+            "tests/test_promises_cli.py::test_snapshot_refuses_a_source_that_does_not_load",
+            "tests/test_promises_cli.py::test_snapshot_writes_the_state_files_and_gitignore_all_or_none",
+            "tests/test_promises_cli.py::test_snapshot_removes_a_state_file_gone_from_the_source_durably",
+            "tests/test_promises_cli.py::test_snapshot_refuses_a_destination_that_holds_files_without_force",
+        ),
+    ),
+    Promise(
+        PAGE,
+        "A bot that registers its own types passes them, as to `check`",
+        ("tests/test_promises_cli.py::test_snapshot_of_registered_types_needs_the_types",),
+    ),
+    Promise(
+        PAGE,
         "Running it again changes nothing.",
         (f"{GIT}::test_git_setup_twice_changes_nothing",),
     ),
