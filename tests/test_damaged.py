@@ -32,6 +32,7 @@ from damage import (
     v1_originals,
     write_state,
 )
+from doc_counts import figures
 
 from jsonpersist import CorruptStateError, JsonPersistence
 
@@ -211,6 +212,10 @@ async def test_random_mutations(originals: dict[str, bytes], tmp_path: Path) -> 
     assert outcomes.failures[:20] == [], "\n".join(outcomes.failures[:20])
     for name in CATEGORIES:  # the mutations do not just break the syntax
         assert outcomes.counts[f"{name}: loaded"] > 50
+    # Seeded, so the same outcome at every run: docs/guarantees.md states it.
+    refused = sum(outcomes.counts[f"{name}: CorruptStateError"] for name in CATEGORIES)
+    loaded = sum(outcomes.counts[f"{name}: loaded"] for name in CATEGORIES)
+    assert figures(r"# raise `CorruptStateError` naming the file, # load") == [refused, loaded]
 
 
 @pytest.mark.parametrize("name", CATEGORIES)

@@ -21,7 +21,6 @@ from damage import CATEGORIES, mutations, v1_originals, write_state
 from doc_counts import figures
 from hostile_cases import CORRUPT, GENERATED
 from promises import Promise
-from test_damaged import Outcomes
 from test_security import CRAFTED
 
 from jsonpersist import JsonPersistence, StateWriteError
@@ -287,7 +286,7 @@ PROMISES = [
         "be saved again; no other exception, no file rewritten.",
         (
             "tests/test_damaged.py::test_random_mutations",
-            f"{G}::test_the_mutation_outcomes_are_the_suites",
+            "tests/test_damaged.py::test_random_mutations",
         ),
     ),
     Promise(
@@ -722,21 +721,6 @@ async def test_the_damaged_file_counts_are_the_suites(tmp_path: Path) -> None:
     assert figures(r"\*\*# random mutations\*\* of the version-2 files") == [len(damaged)]
     tenth = sum(len([kind for kind, _ in damaged if kind == name][::10]) for name in CATEGORIES)
     assert figures(r"Every 10th mutation of each category \(#\)") == [tenth]
-
-
-async def test_the_mutation_outcomes_are_the_suites(tmp_path: Path) -> None:
-    """How many of the seeded mutations load and how many are refused, as the page says.
-
-    The same loads as ``test_damaged.py::test_random_mutations`` (seeded, so the same outcome
-    at every run); a few seconds, which that test could save by asserting this itself.
-    """
-    damaged = mutations(await write_state(tmp_path / "originals"))
-    outcomes = Outcomes()  # the outcomes are the seeded mutations', the same at every run
-    for index, (name, raw) in enumerate(damaged):
-        await outcomes.load(tmp_path, name, raw, f"mutation {index} of {name}")
-    refused = sum(outcomes.counts[f"{name}: CorruptStateError"] for name in CATEGORIES)
-    loaded = sum(outcomes.counts[f"{name}: loaded"] for name in CATEGORIES)
-    assert figures(r"# raise `CorruptStateError` naming the file, # load") == [refused, loaded]
 
 
 def test_the_fault_crafted_and_seed_counts_are_the_suites() -> None:
