@@ -303,7 +303,7 @@ class Session:
             self.store.open()
         path = self.store.path(state.category.file)
         try:
-            raw, version = self.store.read_version(state.category.file)
+            raw, version = self._read_file(state.category.file)
             parsed = None if raw is None else self.entries.parse(state.category, raw, path)
         except CorruptStateError as exc:
             state.forget()
@@ -329,6 +329,21 @@ class Session:
         if self.on_load is not None:
             self.on_load(state)
         return {} if parsed is None else parsed.values
+
+    def _read_file(self, name: str) -> tuple[bytes | None, Signature | None]:
+        """A state file's bytes and version; read-only, as a pending journal decided them.
+
+        The owner completes a journal a crash left; a read-only persistence does not, and
+        reads the new file the journal names instead of the state file it replaces (or the
+        state file, once renamed meanwhile), never a mix of two rounds within one file's place.
+        """
+        if self.read_only:
+            decided = self.store.pending_moves().get(name)
+            if decided is not None:
+                raw, version = self.store.read_version(decided)
+                if raw is not None:  # the rename keeps the inode: the same version after it
+                    return raw, version
+        return self.store.read_version(name)
 
     def _release_unused(self) -> None:
         """Releases the directory after a failed first load.

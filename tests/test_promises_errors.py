@@ -393,8 +393,9 @@ async def test_a_read_only_persistence_never_completes_a_crashed_round(
     assert (tmp_path / JOURNAL).exists()
     left = files(tmp_path)
     reader: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path, read_only=True)
-    await reader.get_user_data()
-    await reader.get_chat_data()
+    # The round the journal decided, both files of it: not the old chat data beside it.
+    assert await reader.get_user_data() == {1: {"n": 10}}
+    assert await reader.get_chat_data() == {2: {"n": 20}}
     await reader.flush()
     assert files(tmp_path) == left  # the journal and its temporary files are still there
     assert any(name.endswith(TEMP_SUFFIX) for name in left)

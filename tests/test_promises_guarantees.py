@@ -173,7 +173,8 @@ PROMISES = [
     ),
     Promise(
         PAGE,
-        "it does not complete a journal that a crash left (the next start of the bot does)",
+        "it does not complete a journal that a crash left (the next start of the bot does): it "
+        "reads the new files that journal names, the round as the journal decided it",
         (
             "tests/test_promises_errors.py::"
             "test_a_read_only_persistence_never_completes_a_crashed_round",
