@@ -15,10 +15,11 @@ import ast
 import importlib.util
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ("ROOT", "Promise", "all_promises", "defined_tests", "normalized")
+__all__ = ("ROOT", "Promise", "all_promises", "defined_tests", "normalized", "on_page")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +38,15 @@ class Promise:
     page: str
     quote: str
     tests: tuple[str, ...]
+
+
+def on_page(page: str) -> Callable[..., Promise]:
+    """A maker of ``page``'s promises: ``promise(quote, *tests)``."""
+
+    def promise(quote: str, *tests: str) -> Promise:
+        return Promise(page, quote, tests)
+
+    return promise
 
 
 def normalized(text: str) -> str:

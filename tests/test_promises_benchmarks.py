@@ -29,7 +29,7 @@ def table_rows(text: str) -> list[str]:
     lines = [line.strip() for line in text.splitlines()]
     return [
         line
-        for line, after in zip(lines, [*lines[1:], ""])
+        for line, after in zip(lines, [*lines[1:], ""], strict=True)
         if line.startswith("| ") and "---" not in line and "---" not in after
     ]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from _cli_types import CONTEXT_TYPES, TYPES, ChatNotes, Point, Profile
-from promises import Promise
+from promises import on_page
 from telegram.ext import PicklePersistence
 from test_cli import (
     ENV,
@@ -43,8 +43,7 @@ GIT = "tests/test_git.py"
 PG_COPY = "tests/postgres/test_pg_copy.py"
 
 
-def _p(quote: str, *tests: str) -> Promise:
-    return Promise(PAGE, quote, tests)
+_p = on_page(PAGE)
 
 
 PROMISES = [

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from offline import BOT_TOKEN, OfflineRequest
-from promises import Promise
+from promises import on_page
 from telegram.ext import Application, ApplicationBuilder, CallbackContext, ExtBot
 
 from jsonpersist import (
@@ -36,8 +36,7 @@ PAGE = "docs/errors.md"
 ME = "tests/test_promises_errors.py"
 
 
-def _p(quote: str, *tests: str) -> Promise:
-    return Promise(PAGE, quote, tests)
+_p = on_page(PAGE)
 
 
 PROMISES = [

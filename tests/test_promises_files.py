@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from promises import Promise
+from promises import on_page
 
 from jsonpersist import CorruptStateError, JsonPersistence
 
@@ -21,8 +21,7 @@ ME = "tests/test_promises_files.py"
 V2 = "tests/test_format_v2.py"
 
 
-def _p(quote: str, *tests: str) -> Promise:
-    return Promise(PAGE, quote, tests)
+_p = on_page(PAGE)
 
 
 PROMISES = [

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from promises import Promise
+from promises import on_page
 
 from jsonpersist import MAX_DEPTH, Codec, UnsupportedTypeError
 
@@ -19,8 +19,7 @@ ME = "tests/test_promises_format.py"
 CODEC = "tests/test_codec.py"
 
 
-def _p(quote: str, *tests: str) -> Promise:
-    return Promise(PAGE, quote, tests)
+_p = on_page(PAGE)
 
 
 PROMISES = [

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from _cli_types import Level, Point, Size
-from promises import Promise
+from promises import on_page
 from telegram.ext import PicklePersistence
 from test_cli import jsonpersist, new_bot, sample_state, write_json, write_pickle
 
@@ -30,8 +30,7 @@ ME = "tests/test_promises_migrating.py"
 CLI = "tests/test_cli.py"
 
 
-def _p(quote: str, *tests: str) -> Promise:
-    return Promise(PAGE, quote, tests)
+_p = on_page(PAGE)
 
 
 PROMISES = [

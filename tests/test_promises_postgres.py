@@ -6,7 +6,7 @@ are checked against the page by ``tests/postgres/test_pg_docs.py``.
 
 from __future__ import annotations
 
-from promises import Promise
+from promises import on_page
 
 PAGE = "docs/postgres.md"
 PG = "tests/postgres/test_pg_persistence.py"
@@ -16,8 +16,7 @@ CRASH = "tests/postgres/test_pg_crash.py"
 DOCS = "tests/postgres/test_pg_docs.py"
 
 
-def _promise(quote: str, *tests: str) -> Promise:
-    return Promise(PAGE, quote, tests)
+_promise = on_page(PAGE)
 
 
 PROMISES = [

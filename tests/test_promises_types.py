@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil import tz
 from offline import BOT_TOKEN, OfflineRequest
-from promises import Promise
+from promises import on_page
 from telegram.ext import Application, ApplicationBuilder, ExtBot
 
 from jsonpersist import (
@@ -36,8 +36,7 @@ ME = "tests/test_promises_types.py"
 CODEC = "tests/test_codec.py"
 
 
-def _p(quote: str, *tests: str) -> Promise:
-    return Promise(PAGE, quote, tests)
+_p = on_page(PAGE)
 
 
 PROMISES = [
