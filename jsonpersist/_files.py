@@ -185,14 +185,20 @@ def _kind(mode: int) -> str:
 
 
 def special_kind(path: Path) -> str | None:
-    """What is at ``path`` if it exists and is not a regular file; else :obj:`None`."""
+    """What is at ``path`` if it exists and is not a regular file with one name; else None.
+
+    A hard link counts: whatever opens it as a lock file (filelock before 4.2.1 empties the
+    file it locks) would reach the linked file elsewhere.
+    """
     try:
-        mode = os.lstat(path).st_mode
+        info = os.lstat(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise StateDirectoryError(path, f"cannot look at it: {exc.strerror}", exc) from exc
-    return None if stat.S_ISREG(mode) else _kind(mode)
+    if stat.S_ISREG(info.st_mode):
+        return "a hard link" if info.st_nlink > 1 else None
+    return _kind(info.st_mode)
 
 
 def safe_directory(directory: Path) -> Path:

@@ -539,7 +539,8 @@ def test_strict_tree_refuses_deep_nesting_without_recursion_error(opener: bytes)
 
 def test_strict_tree_names_the_line_and_column_of_a_syntax_error() -> None:
     error = corrupt(lambda: strict_tree(b'{\n  "a": 1,\n}', PATH))
-    assert error.where == "line 3, column 1"
+    # Python's json names the brace after a trailing comma; 3.13's names the comma itself.
+    assert error.where in ("line 3, column 1", "line 2, column 9")
     assert error.file == PATH
 
 

@@ -343,11 +343,13 @@ async def on_disk(
 def snapshot(directory: Path) -> dict[str, tuple[int, int, bytes]]:
     """Every file of ``directory``: inode, modification time (ns) and content.
 
-    The owner lock is left out: it holds the owner's process id, written at each take-over.
+    The locks are left out: the owner lock holds the owner's process id, written at each
+    take-over, and filelock before 4.2.1 (the last for Python 3.10) empties a lock file when
+    it takes it, which sets its modification time.
     """
     out = {}
     for path in sorted(directory.iterdir()):
-        if path.is_file() and path.name != ".jsonpersist.lock":
+        if path.is_file() and path.name not in {".jsonpersist.lock", ".jsonpersist.round.lock"}:
             stat = path.stat()
             out[path.name] = (stat.st_ino, stat.st_mtime_ns, path.read_bytes())
     return out

@@ -197,17 +197,20 @@ def test_update_interval_is_the_persistences(backend: Backend) -> None:
         persistence.update_interval = 1  # type: ignore[misc]
 
 
-async def test_the_loop_saves_every_update_interval(backend: Backend) -> None:
+async def test_the_loop_saves_every_update_interval(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     persistence = backend.counting(update_interval=0.1)
     harness = Harness(persistence, [remembering()])
     times: list[float] = []
-    real = harness.app.update_persistence
+    application = type(harness.app)  # on the class: PTB's Application has slots (Python 3.13)
+    real = application.update_persistence
 
-    async def timed() -> None:
+    async def timed(self: Any) -> None:
         times.append(time.monotonic())
-        await real()
+        await real(self)
 
-    harness.app.update_persistence = timed  # type: ignore[method-assign]
+    monkeypatch.setattr(application, "update_persistence", timed)
     async with harness.app:
         assert harness.app.persistence is persistence
         assert harness.app.persistence.update_interval == 0.1
