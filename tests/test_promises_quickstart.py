@@ -30,6 +30,12 @@ COUNT_BOT = f"{QS}::test_the_count_bot_writes_the_file_the_page_shows"
 PROMISES = [
     Promise(
         PAGE,
+        "jsonpersist needs Python 3.10 or later and python-telegram-bot 22. CI runs the whole "
+        "test suite on Python 3.10, 3.11, 3.12 and 3.13, with the C modules built.",
+        (f"{QS}::test_ci_runs_the_suite_on_every_python_the_package_claims",),
+    ),
+    Promise(
+        PAGE,
         "It depends on `python-telegram-bot`, [orjson](https://github.com/ijl/orjson) (JSON) and "
         "[filelock](https://github.com/tox-dev/filelock) (the directory lock).",
         (f"{QS}::test_the_dependencies_are_the_three_the_page_names",),
@@ -306,3 +312,24 @@ async def test_a_context_types_class_that_is_no_dict_must_be_registered(tmp_path
     again = JsonPersistence(tmp_path / "types", context_types=context_types, types=types)
     assert await again.get_user_data() == {1: Profile(3)}
     await again.flush()
+
+
+def test_ci_runs_the_suite_on_every_python_the_package_claims() -> None:
+    """Each Python version pyproject.toml lists is one that .ci/run tests on: the machine's
+    ``python3`` (README's command) and each version of its pyenv loop."""
+    pyproject = (ROOT / "pyproject.toml").read_text("utf-8")
+    claimed = re.findall(r'"Programming Language :: Python :: (3\.\d+)"', pyproject)
+    assert 'requires-python = ">=3.10"' in pyproject
+    assert claimed == ["3.10", "3.11", "3.12", "3.13"]
+    ci = (ROOT / ".ci" / "run").read_text("utf-8")
+    looped = re.search(r"^for version in ([\d. ]+); do$", ci, re.MULTILINE)
+    assert looped is not None
+    python3 = subprocess.run(
+        ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tested = {python3, *looped.group(1).split()}
+    assert tested == set(claimed)
+    assert '".venv-py$version/bin/python" -m pytest' in ci  # the whole suite, as README's
