@@ -19,13 +19,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 __all__ = ("ENCODERS", "PARSERS")
 
 _INT = re.compile(r"-?(?:(0x)[0-9a-fA-F]+|[0-9]+)")
+#: An ISO text that ends in a UTC offset with a fraction of a second.
+_SUB_SECOND = re.compile(r"[+-]\d\d:?\d\d:?\d\d[.,]\d+$")
 
 
-def _whole_second_offset(tz: tzinfo | None) -> None:
-    # datetime.fromisoformat() reads "+00:00:00.000001" back as UTC, so such offsets are
-    # refused both ways.
+def _whole_second_offset(tz: tzinfo | None, text: str = "") -> None:
+    # datetime.fromisoformat() (CPython's, before gh-152079) reads "+00:00:00.5" back as UTC:
+    # such offsets are refused both ways, and when read, from the text as well as the offset.
     offset = tz.utcoffset(None) if type(tz) is timezone else None
-    if offset is not None and offset % timedelta(seconds=1):
+    if (offset is not None and offset % timedelta(seconds=1)) or _SUB_SECOND.search(text):
         raise ValueError("a UTC offset with a fraction of a second")
 
 
@@ -65,7 +67,7 @@ def _format_timedelta(value: timedelta) -> dict[str, str]:
 def _parse_datetime(text: str) -> datetime:
     stamp, _, zone = text.partition("[")
     value = datetime.fromisoformat(stamp)
-    _whole_second_offset(value.tzinfo)
+    _whole_second_offset(value.tzinfo, stamp)
     if not zone:
         return value
     if not zone.endswith("]") or value.tzinfo is None:
@@ -84,7 +86,7 @@ def _parse_datetime(text: str) -> datetime:
 
 def _parse_time(text: str) -> time:
     value = time.fromisoformat(text)
-    _whole_second_offset(value.tzinfo)
+    _whole_second_offset(value.tzinfo, text)
     return value
 
 
