@@ -68,6 +68,19 @@ def test_the_user_data_tables_are_the_kept_run() -> None:
         assert any(line[:1] == [size] and all(f in line for f in figures) for line in kept), row
 
 
+def test_the_instruction_counts_are_the_kept_run() -> None:
+    kept = (RESULTS / "results-instructions-2026-12-03.txt").read_text().splitlines()
+    shown = section(
+        "### Against the code before the one-line-per-entry format, in instructions",
+        "## The codec",
+    )
+    rows = table_rows(shown)
+    assert len(rows) == 2
+    for row, line in zip(rows, kept[1:], strict=True):
+        figures = [cell.strip().replace(",", "") for cell in row.strip("|").split("|")[1:]]
+        assert re.findall(r"(?:load|K=[\d,]+) ([\d.]+)", line) == figures, row
+
+
 PROMISES = [
     Promise(
         "docs/benchmarks.md",
@@ -79,5 +92,11 @@ PROMISES = [
         "docs/benchmarks.md",
         "`benchmarks/results-2026-12-03.txt` in the repository",
         (f"{HERE}::test_the_user_data_tables_are_the_kept_run",),
+    ),
+    Promise(
+        "docs/benchmarks.md",
+        "Millions of instructions per operation at N = 10,000 users (output kept in "
+        "`benchmarks/results-instructions-2026-12-03.txt`)",
+        (f"{HERE}::test_the_instruction_counts_are_the_kept_run",),
     ),
 ]
