@@ -10,6 +10,7 @@ own example, and the messages its tables list.
 import dataclasses
 import enum
 import json
+import sys
 from datetime import datetime, time
 from fractions import Fraction
 from pathlib import Path
@@ -408,9 +409,17 @@ class Level(enum.IntEnum):
     HIGH = 2
 
 
-class Lang(enum.StrEnum):
-    EN = "en"
-    DE = "de"
+if sys.version_info >= (3, 11):
+
+    class Lang(enum.StrEnum):
+        EN = "en"
+        DE = "de"
+
+else:  # enum.StrEnum is new in Python 3.11; it is a str mixin, as here
+
+    class Lang(str, enum.Enum):
+        EN = "en"
+        DE = "de"
 
 
 class Perm(enum.Flag):
