@@ -6,6 +6,8 @@ See ``tests/promises.py``: each quote is on the page, each test named fails if i
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from promises import ROOT, Promise
 
@@ -20,6 +22,13 @@ RIVAL = (
 )
 
 PROMISES = [
+    Promise(
+        PAGE,
+        "Long runs stay out of the default test run and have their own commands",
+        (
+            "tests/test_promises_readme.py::test_every_long_run_the_readme_names_is_a_script_that_starts",
+        ),
+    ),
     Promise(
         PAGE,
         "The first command installs jsonpersist and runs the offline demo: a real "
@@ -247,3 +256,24 @@ def test_the_licence_is_the_one_the_readme_names() -> None:
     assert re.findall(r'^license = "(.*)"$', pyproject, flags=re.MULTILINE) == [
         "LGPL-3.0-or-later"
     ]
+
+
+def test_every_long_run_the_readme_names_is_a_script_that_starts() -> None:
+    """The "Long runs" block names scripts that exist; those with options answer ``--help``."""
+    text = (ROOT / "README.md").read_text("utf-8")
+    block = text.split("Long runs stay out of the default test run", 1)[1].split("```sh\n")[1]
+    block = block.split("```", 1)[0]
+    scripts = re.findall(r"python (?:-m pytest )?((?:benchmarks|tests)/[\w/]+\.py)", block)
+    assert len(scripts) >= 8
+    for script in scripts:
+        assert (ROOT / script).is_file(), script
+        source = (ROOT / script).read_text("utf-8")
+        if "argparse" in source:
+            done = subprocess.run(
+                [sys.executable, str(ROOT / script), "--help"],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=120,
+            )
+            assert done.returncode == 0, (script, done.stderr[-500:])
