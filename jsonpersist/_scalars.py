@@ -21,6 +21,16 @@ __all__ = ("ENCODERS", "PARSERS")
 _INT = re.compile(r"-?(?:(0x)[0-9a-fA-F]+|[0-9]+)")
 #: An ISO text that ends in a UTC offset with a fraction of a second.
 _SUB_SECOND = re.compile(r"[+-]\d\d:?\d\d:?\d\d[.,]\d+$")
+#: What ``isoformat()`` writes, with any ``timespec``: the only spellings read, so that a file
+#: loads the same on every Python (3.11's ``fromisoformat()`` also takes "Z", week dates and the
+#: basic format, which 3.10's refuses).
+_TIME = r"[0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{3}(?:[0-9]{3})?)?)?)?"
+_OFFSET = r"(?:[+-][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{6})?)?)?"
+_ISO = {
+    "date": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+    "time": re.compile(_TIME + _OFFSET),
+    "datetime": re.compile(rf"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}(?:[T ]{_TIME}{_OFFSET})?"),
+}
 
 
 def _whole_second_offset(tz: tzinfo | None, text: str = "") -> None:
@@ -64,9 +74,17 @@ def _format_timedelta(value: timedelta) -> dict[str, str]:
     return {"$timedelta": f"{sign}{seconds}.{fraction:06d}".rstrip("0").rstrip(".")}
 
 
+def _iso(kind: str, text: str) -> str:
+    if _SUB_SECOND.search(text):  # the offset read may be UTC instead (see above)
+        raise ValueError("a UTC offset with a fraction of a second")
+    if _ISO[kind].fullmatch(text) is None:
+        raise ValueError(f"not a {kind} as isoformat() writes it")
+    return text
+
+
 def _parse_datetime(text: str) -> datetime:
     stamp, _, zone = text.partition("[")
-    value = datetime.fromisoformat(stamp)
+    value = datetime.fromisoformat(_iso("datetime", stamp))
     _whole_second_offset(value.tzinfo, stamp)
     if not zone:
         return value
@@ -85,7 +103,7 @@ def _parse_datetime(text: str) -> datetime:
 
 
 def _parse_time(text: str) -> time:
-    value = time.fromisoformat(text)
+    value = time.fromisoformat(_iso("time", text))
     _whole_second_offset(value.tzinfo, text)
     return value
 
@@ -133,7 +151,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "$float": _parse_float,
     "$bytes": lambda text: base64.b64decode(text, validate=True),
     "$datetime": _parse_datetime,
-    "$date": date.fromisoformat,
+    "$date": lambda text: date.fromisoformat(_iso("date", text)),
     "$time": _parse_time,
     "$timedelta": _parse_timedelta,
     "$decimal": Decimal,

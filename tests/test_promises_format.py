@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 from promises import on_page
 
-from jsonpersist import MAX_DEPTH, Codec, UnsupportedTypeError
+from jsonpersist import MAX_DEPTH, Codec, CorruptStateError, UnsupportedTypeError
 
 PAGE = "docs/format.md"
 ME = "tests/test_promises_format.py"
@@ -23,6 +24,11 @@ _p = on_page(PAGE)
 
 
 PROMISES = [
+    _p(
+        "Reading `$datetime`, `$date` and `$time` takes what `isoformat()` writes with any "
+        "precision",
+        f"{ME}::test_iso_texts_are_read_as_isoformat_writes_them_on_every_python",
+    ),
     _p(
         "A `dict` with `str` keys, `list`, `str`, `int` in the range orjson keeps exactly, "
         "finite `float`, `bool` and `None` are written as they are.",
@@ -272,3 +278,30 @@ def test_a_timezones_name_is_not_kept_and_a_sub_second_offset_is_refused() -> No
     fraction = datetime(2024, 5, 1, tzinfo=timezone(timedelta(seconds=1, microseconds=500)))
     with pytest.raises(UnsupportedTypeError, match="fraction of a second"):
         codec.dumps(fraction)
+
+
+@pytest.mark.parametrize(
+    ("tag", "text", "loads"),
+    [
+        ("$datetime", "2024-05-01T12:30", True),
+        ("$datetime", "2024-05-01 12:30:00.123+02:00", True),
+        ("$datetime", "2024-05-01", True),
+        ("$time", "09", True),
+        ("$datetime", "2024-05-01T12:30:00Z", False),  # 3.11's fromisoformat takes these
+        ("$datetime", "20240501T123000", False),
+        ("$date", "2024-W18-3", False),
+        ("$date", "20240501", False),
+        ("$time", "0930", False),
+        ("$datetime", "\uff12\uff10\uff12\uff14-05-01", False),  # fullwidth digits
+    ],
+)
+def test_iso_texts_are_read_as_isoformat_writes_them_on_every_python(
+    tag: str, text: str, loads: bool
+) -> None:
+    codec = Codec()
+    document = orjson.dumps({tag: text})
+    if loads:
+        codec.loads(document)
+    else:
+        with pytest.raises(CorruptStateError, match="as isoformat\\(\\) writes it"):
+            codec.loads(document)

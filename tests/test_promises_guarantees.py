@@ -282,13 +282,10 @@ PROMISES = [
     ),
     Promise(
         PAGE,
-        "9,051 raise `CorruptStateError` naming the file, 949 load, and each of those has the "
+        "9,055 raise `CorruptStateError` naming the file, 945 load, and each of those has the "
         "right shape (`{int: dict}` for user and chat data, the callback-data tuple...) and can "
         "be saved again; no other exception, no file rewritten.",
-        (
-            "tests/test_damaged.py::test_random_mutations",
-            "tests/test_damaged.py::test_random_mutations",
-        ),
+        ("tests/test_damaged.py::test_random_mutations",),
     ),
     Promise(
         PAGE,
