@@ -251,7 +251,7 @@ class Store:
         path = self.path(name)
         try:
             # O_NONBLOCK: a FIFO planted in place of a state file must not hang the load
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
         except FileNotFoundError:
             return None, None
         except OSError as exc:

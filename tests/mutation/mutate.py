@@ -11,11 +11,18 @@ Usage (from the repository's root)::
     python tests/mutation/mutate.py jsonpersist/_store.py \
         --tests tests/test_store.py tests/test_faults.py --json /tmp/store.json
 
+First the tests run once on the unchanged module under a line tracer (``linemap.py``), which
+records the lines of the module each test runs. Each mutant then runs only the tests that ran
+one of its lines (all of them for a line run on import); a mutant no test runs is reported
+``survived (not run)`` without a pytest run. Lines run only in a subprocess are not seen:
+``--all-tests`` runs every test for every mutant instead.
+
 ``--equivalent FILE`` names mutants that cannot change behaviour (one per line, ``ID  reason``,
-IDs as this script prints them); they are listed but left out of the score. ``--lines A-B``
-mutates only those lines; ``--list`` prints the mutants without running anything. It is too slow
-for every CI run (each mutant is a pytest run): run it by hand; ``docs/guarantees.md`` records
-the scores.
+IDs as this script prints them); they are listed but left out of the score, and with
+``--skip-equivalent`` not even run. ``--lines A-B`` mutates only those lines, ``--ids ID...``
+only those mutants; ``--list`` prints the mutants without running anything. It is too slow for
+every CI run (each mutant is a pytest run): run it by hand; ``docs/guarantees.md`` records the
+scores.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,7 +209,13 @@ def mutants(path: Path, lines: tuple[int, int] | None = None) -> list[Mutant]:
                 text = f"({text})"
             mutant_id = f"L{start[0]}:C{start[1]}:{description.replace(' ', '')}"
             found.append(Mutant(mutant_id, start[0], description, start, end, text))
-    found.sort(key=lambda m: (m.start, m.id))
+    found.sort(key=lambda m: (m.start, m.end, m.id))
+    # Nested nodes can start at one column, e.g. both "|" of "a | b | c": number the repeats.
+    seen: dict[str, int] = {}
+    for index, mutant in enumerate(found):
+        seen[mutant.id] = seen.get(mutant.id, 0) + 1
+        if seen[mutant.id] > 1:
+            found[index] = replace(mutant, id=f"{mutant.id}#{seen[mutant.id]}")
     return found
 
 
@@ -216,81 +229,173 @@ def apply(source: str, mutant: Mutant) -> str:
     return "".join(lines[: first - 1]) + head + mutant.replacement + tail + "".join(lines[last:])
 
 
-def _run_tests(copy: Path, tests: list[str], timeout: float) -> str:
+def _environment(copy: Path) -> dict[str, str]:
     environment = dict(os.environ, PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE="1")
     # Hypothesis's quick profile (100 examples), unless asked otherwise: a mutant is one run.
     environment.setdefault("HYPOTHESIS_PROFILE", "dev")
-    command = [sys.executable, "-P", "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    return environment
+
+
+_PYTEST = ("-P", "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider")
+
+
+def _run_tests(copy: Path, tests: list[str], timeout: float) -> str:
+    command = [sys.executable, *_PYTEST, *tests]
     try:
         result = subprocess.run(
-            command, cwd=ROOT, env=environment, capture_output=True, timeout=timeout, check=False
+            command,
+            cwd=ROOT,
+            env=_environment(copy),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return "timeout"
     return "survived" if result.returncode == 0 else "killed"
 
 
-def main() -> int:
-    """Run the mutants of one module against the given tests and print the score."""
+@dataclass(frozen=True)
+class LineMap:
+    """Which tests run which lines of the module (see ``linemap.py``)."""
+
+    tests: dict[str, list[int]]
+    outside: set[int]
+
+    def tests_for(self, mutant: Mutant, every: list[str]) -> list[str]:
+        """The tests that run a line of ``mutant`` (``every`` test for a line run on import)."""
+        lines = set(range(mutant.start[0], mutant.end[0] + 1))
+        if lines & self.outside:
+            return every
+        return [node for node, ran in self.tests.items() if lines.intersection(ran)]
+
+
+def _map_lines(copy: Path, target: Path, tests: list[str], timeout: float) -> LineMap | None:
+    """Runs the tests once under the line tracer; :obj:`None` if they fail."""
+    out = copy / "linemap.json"
+    # Beside the package, not a new PYTHONPATH entry: some tests watch what a load looks at.
+    shutil.copy(Path(__file__).with_name("linemap.py"), copy / "linemap.py")
+    environment = _environment(copy)
+    environment.update(MUTATE_TARGET=str(target), MUTATE_LINEMAP=str(out))
+    command = [sys.executable, *_PYTEST, "-p", "linemap", *tests]
+    result = subprocess.run(
+        command, cwd=ROOT, env=environment, capture_output=True, timeout=timeout * 4, check=False
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout.decode(errors="replace")[-3000:])
+        return None
+    raw = json.loads(out.read_text("utf-8"))
+    return LineMap(raw["tests"], set(raw["outside"]))
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("module", type=Path, help="e.g. jsonpersist/_store.py")
-    parser.add_argument("--tests", nargs="+", required=True, help="pytest arguments")
+    parser.add_argument("--tests", nargs="+", required=True, help="test files or node IDs")
     parser.add_argument("--equivalent", type=Path, help="IDs of equivalent mutants, with reasons")
+    parser.add_argument(
+        "--skip-equivalent", action="store_true", help="do not run the --equivalent mutants"
+    )
     parser.add_argument("--lines", help="only mutate lines A-B")
+    parser.add_argument("--ids", nargs="+", help="only these mutants (IDs as --list prints)")
+    parser.add_argument("--all-tests", action="store_true", help="run every test for every mutant")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--list", action="store_true", help="print the mutants and stop")
-    arguments = parser.parse_args()
+    return parser.parse_args()
 
-    module = arguments.module.resolve()
-    package = module.parent
+
+def _chosen(arguments: argparse.Namespace) -> list[Mutant]:
+    """The mutants ``--lines`` and ``--ids`` ask for (all of them by default)."""
     lines = None
     if arguments.lines:
         low, high = arguments.lines.split("-")
         lines = (int(low), int(high))
-    found = mutants(module, lines)
+    found = mutants(arguments.module.resolve(), lines)
+    if arguments.ids:
+        wanted = set(arguments.ids)
+        found = [mutant for mutant in found if mutant.id in wanted]
+        unknown = wanted - {mutant.id for mutant in found}
+        if unknown:
+            raise SystemExit(f"no such mutants: {', '.join(sorted(unknown))}")
+    return found
+
+
+def _equivalent(path: Path | None) -> dict[str, str]:
     equivalent: dict[str, str] = {}
-    if arguments.equivalent and arguments.equivalent.exists():
-        for row in arguments.equivalent.read_text("utf-8").splitlines():
+    if path is not None and path.exists():
+        for row in path.read_text("utf-8").splitlines():
             if row.strip() and not row.startswith("#"):
                 mutant_id, _, reason = row.strip().partition(" ")
                 equivalent[mutant_id] = reason.strip()
-    if arguments.list:
-        for mutant in found:
-            print(f"{mutant.id}\t{mutant.replacement[:60]!r}")
-        print(f"{len(found)} mutants")
-        return 0
+    return equivalent
 
+
+def _run_mutants(
+    arguments: argparse.Namespace, found: list[Mutant], equivalent: dict[str, str]
+) -> list[dict[str, object]] | None:
+    """Each mutant's result; :obj:`None` if the tests fail on the unchanged module."""
+    module = arguments.module.resolve()
     source = module.read_text("utf-8")
+    every = list(arguments.tests)
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="mutate-") as scratch:
         copy = Path(scratch)
-        shutil.copytree(package, copy / package.name, ignore=shutil.ignore_patterns("__pycache__"))
-        target = copy / package.name / module.name
-        if _run_tests(copy, arguments.tests, arguments.timeout) != "survived":
-            print("the tests fail on the unchanged module: fix that first", file=sys.stderr)
-            return 2
-        started = time.monotonic()
+        shutil.copytree(
+            module.parent, copy / module.parent.name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+        target = copy / module.parent.name / module.name
+        linemap = None
+        if arguments.all_tests:
+            if _run_tests(copy, every, arguments.timeout) != "survived":
+                return None
+        else:
+            linemap = _map_lines(copy, target, every, arguments.timeout)
+            if linemap is None:
+                return None
         for number, mutant in enumerate(found, 1):
             mutated = apply(source, mutant)
             try:
                 compile(mutated, str(module), "exec")
             except SyntaxError:
                 continue
-            target.write_text(mutated, "utf-8")
-            status = _run_tests(copy, arguments.tests, arguments.timeout)
+            selected = every if linemap is None else linemap.tests_for(mutant, every)
+            if mutant.id in equivalent and arguments.skip_equivalent:
+                selected = []
+                status = "not run"
+            elif selected:
+                target.write_text(mutated, "utf-8")
+                status = _run_tests(copy, selected, arguments.timeout)
+            else:
+                status = "survived (not run)"
             if mutant.id in equivalent:
                 status = f"equivalent ({status})"
-            results.append({**asdict(mutant), "status": status})
+            results.append({**asdict(mutant), "status": status, "tests_run": len(selected)})
             if not status.startswith("killed"):
                 shown = mutant.replacement[:70]
                 print(f"[{number}/{len(found)}] {status}: {mutant.id}  ->  {shown!r}")
             sys.stdout.flush()
-        target.write_text(source, "utf-8")
+    return results
+
+
+def main() -> int:
+    """Run the mutants of one module against the given tests and print the score."""
+    arguments = _arguments()
+    found = _chosen(arguments)
+    if arguments.list:
+        for mutant in found:
+            print(f"{mutant.id}\t{mutant.replacement[:60]!r}")
+        print(f"{len(found)} mutants")
+        return 0
+    started = time.monotonic()
+    results = _run_mutants(arguments, found, _equivalent(arguments.equivalent))
+    if results is None:
+        print("the tests fail on the unchanged module: fix that first", file=sys.stderr)
+        return 2
     counted = [r for r in results if not str(r["status"]).startswith("equivalent")]
     killed = sum(r["status"] in ("killed", "timeout") for r in counted)
     score = 100.0 * killed / len(counted) if counted else 100.0
-    survivors = [r["id"] for r in counted if r["status"] == "survived"]
+    survivors = [r["id"] for r in counted if str(r["status"]).startswith("survived")]
     print(
         f"{arguments.module}: {killed} of {len(counted)} non-equivalent mutants killed "
         f"({score:.1f}%), {len(results) - len(counted)} equivalent, "
