@@ -33,11 +33,11 @@ _ISO = {
 }
 
 
-def _whole_second_offset(tz: tzinfo | None, text: str = "") -> None:
+def _whole_second_offset(tz: tzinfo | None) -> None:
     # datetime.fromisoformat() (CPython's, before gh-152079) reads "+00:00:00.5" back as UTC:
-    # such offsets are refused both ways, and when read, from the text as well as the offset.
+    # such offsets are refused both ways (when read, from the text: see _iso).
     offset = tz.utcoffset(None) if type(tz) is timezone else None
-    if (offset is not None and offset % timedelta(seconds=1)) or _SUB_SECOND.search(text):
+    if offset is not None and offset % timedelta(seconds=1):
         raise ValueError("a UTC offset with a fraction of a second")
 
 
@@ -85,7 +85,6 @@ def _iso(kind: str, text: str) -> str:
 def _parse_datetime(text: str) -> datetime:
     stamp, _, zone = text.partition("[")
     value = datetime.fromisoformat(_iso("datetime", stamp))
-    _whole_second_offset(value.tzinfo, stamp)
     if not zone:
         return value
     if not zone.endswith("]") or value.tzinfo is None:
@@ -103,9 +102,7 @@ def _parse_datetime(text: str) -> datetime:
 
 
 def _parse_time(text: str) -> time:
-    value = time.fromisoformat(_iso("time", text))
-    _whole_second_offset(value.tzinfo, text)
-    return value
+    return time.fromisoformat(_iso("time", text))
 
 
 def _parse_timedelta(text: str) -> timedelta:
