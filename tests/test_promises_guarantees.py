@@ -9,6 +9,7 @@ import asyncio
 import errno
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import test_lock_holder
 from damage import CATEGORIES, mutations, v1_originals, write_state
 from doc_counts import figures
 from hostile_cases import CORRUPT, GENERATED
-from promises import Promise
+from promises import ROOT, Promise
 from test_security import CRAFTED
 
 from jsonpersist import JsonPersistence, StateWriteError
@@ -42,6 +43,12 @@ ONE_MB = "tests/test_hostile.py::test_a_file_of_up_to_1_mb_loads_or_is_refused_w
 SYNCED_AGAIN = f"{G}::test_after_a_failed_directory_fsync_the_same_data_is_synced_again"
 
 PROMISES = [
+    Promise(
+        PAGE,
+        "each is listed with its reason in `tests/mutation/equivalent-MODULE.txt` and left out "
+        "of the score",
+        (f"{G}::test_the_equivalent_mutants_the_page_counts_are_listed_with_reasons",),
+    ),
     Promise(
         PAGE,
         "the state of the last save that returned, or of the one in flight; never a broken file, "
@@ -699,9 +706,6 @@ async def test_a_failed_directory_fsync_is_synced_again_by_flush(
 # ------------------------------------------------------------ the counts the page states
 
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
 async def test_the_damaged_file_counts_are_the_suites(tmp_path: Path) -> None:
     """The sizes, prefixes and mutations the page states are those ``test_damaged`` runs."""
     originals = await write_state(tmp_path / "originals")
@@ -838,3 +842,19 @@ async def test_on_macos_a_state_file_is_flushed_with_f_fullfsync(
     assert full == [True]  # the temporary file of user_data.json
     assert plain == [False]  # the directory (F_FULLFSYNC is for files)
     await persistence.flush()
+
+
+def test_the_equivalent_mutants_the_page_counts_are_listed_with_reasons() -> None:
+    text = (ROOT / "docs" / "guarantees.md").read_text("utf-8")
+    section = text.split("\n## Mutation scores\n", 1)[1].split("\n## ", 1)[0]
+    stated = re.findall(r"^\| `(_\w+)\.py`[^|]*\|[^|]*\| (\d+) \|", section, re.MULTILINE)
+    assert len(stated) == 4
+    for module, count in stated:
+        listed = ROOT / "tests" / "mutation" / f"equivalent-{module.lstrip('_')}.txt"
+        rows = [
+            row
+            for row in listed.read_text("utf-8").splitlines()
+            if row.strip() and not row.startswith("#")
+        ]
+        assert len(rows) == int(count), module
+        assert all(re.match(r"L\d+:C\d+:\S+  \S", row) for row in rows), module  # a reason each
