@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+
+import pytest
 
 
 def assert_same(actual: Any, expected: Any, where: str = "value") -> None:
@@ -29,3 +35,23 @@ def assert_same(actual: Any, expected: Any, where: str = "value") -> None:
         assert actual.isoformat() == expected.isoformat(), where
     else:
         assert actual == expected, f"{where}: {actual!r} != {expected!r}"
+
+
+@contextlib.contextmanager
+def crash_after_the_journal(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Makes the second ``os.replace`` fail, as a process killed right there would leave it.
+
+    A round of several files first renames its redo journal into place, then each state file:
+    so the journal is in place and no state file is. Yields the targets renamed (or tried).
+    """
+    replace, calls = os.replace, []
+
+    def crashing(source: Any, target: Any) -> None:
+        calls.append(str(target))
+        if len(calls) == 2:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        replace(source, target)
+
+    with monkeypatch.context() as faults:
+        faults.setattr(os, "replace", crashing)
+        yield calls

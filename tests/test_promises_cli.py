@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from _cli_types import CONTEXT_TYPES, TYPES, ChatNotes, Point, Profile
+from checks import crash_after_the_journal
 from promises import on_page
 from telegram.ext import PicklePersistence
 from test_cli import (
@@ -453,20 +454,10 @@ async def crashed_round(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     writer: JsonPersistence[Any, Any, Any] = JsonPersistence(directory)
     await writer.get_user_data()
     await writer.get_chat_data()
-    replace, calls = os.replace, []
-
-    def crash_after_the_journal(source: Any, target: Any) -> None:
-        calls.append(target)
-        if len(calls) == 2:  # the first rename installs the journal, the second a state file
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
-        replace(source, target)
-
-    with monkeypatch.context() as faults:
-        faults.setattr(os, "replace", crash_after_the_journal)
-        with pytest.raises(StateWriteError):
-            await asyncio.gather(
-                writer.update_user_data(1, {"n": 2}), writer.update_chat_data(1, {"n": 2})
-            )
+    with crash_after_the_journal(monkeypatch), pytest.raises(StateWriteError):
+        await asyncio.gather(
+            writer.update_user_data(1, {"n": 2}), writer.update_chat_data(1, {"n": 2})
+        )
     writer._session.store.close()  # the crashed process's lock goes with it
     assert (directory / JOURNAL).exists()
 
@@ -576,16 +567,7 @@ async def test_import_pickle_writes_everything_in_one_atomic_save(
             sorted(path.name for path in directory.iterdir() if path.name.endswith(".tmp")) == []
         )
     # A crash after the first rename: the journal makes the whole state the next start's.
-    replace, calls = os.replace, []
-
-    def crash_after_the_journal(source: Any, target: Any) -> None:
-        calls.append(target)
-        if len(calls) == 2:
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
-        replace(source, target)
-
-    with monkeypatch.context() as faults:
-        faults.setattr(os, "replace", crash_after_the_journal)
+    with crash_after_the_journal(monkeypatch) as calls:
         assert await cli("import-pickle", tmp_path / "bot.pickle", directory) == 3
     assert len(calls) == 2
     capsys.readouterr()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from checks import crash_after_the_journal
 from offline import BOT_TOKEN, OfflineRequest
 from promises import on_page
 from telegram.ext import Application, ApplicationBuilder, CallbackContext, ExtBot
@@ -374,21 +375,10 @@ async def test_a_read_only_persistence_never_completes_a_crashed_round(
     writer: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path)
     await writer.get_user_data()
     await writer.get_chat_data()
-    replace = os.replace
-    calls: list[str] = []
-
-    def crash_after_the_journal(source: Any, target: Any) -> None:
-        calls.append(str(target))
-        if len(calls) == 2:  # the first rename installs the journal, the second a state file
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
-        replace(source, target)
-
-    with monkeypatch.context() as faults:
-        faults.setattr(os, "replace", crash_after_the_journal)
-        with pytest.raises(StateWriteError):
-            await asyncio.gather(  # one round of two files: a redo journal first
-                writer.update_user_data(1, {"n": 10}), writer.update_chat_data(2, {"n": 20})
-            )
+    with crash_after_the_journal(monkeypatch), pytest.raises(StateWriteError):
+        await asyncio.gather(  # one round of two files: a redo journal first
+            writer.update_user_data(1, {"n": 10}), writer.update_chat_data(2, {"n": 20})
+        )
     assert (tmp_path / JOURNAL).exists()
     left = files(tmp_path)
     reader: JsonPersistence[Any, Any, Any] = JsonPersistence(tmp_path, read_only=True)

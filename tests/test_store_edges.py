@@ -190,26 +190,20 @@ def test_a_new_owner_records_its_pid_over_whatever_the_file_held(
         store.close()
 
 
-def test_a_ten_digit_number_in_the_lock_file_is_no_pid(tmp_path: Path) -> None:
-    """No PID has ten digits; asking the kernel about one would overflow, not answer."""
+@pytest.mark.parametrize(
+    "content",
+    [
+        # No PID has ten digits; asking the kernel about one would overflow, not answer.
+        "9999999999",
+        # A live PID padded far beyond any PID's length is not read as one.
+        str(os.getpid()).rjust(33),
+    ],
+    ids=["ten digits", "padded"],
+)
+def test_a_lock_file_that_holds_no_pid_names_no_holder(tmp_path: Path, content: str) -> None:
     holder = Store(tmp_path)
     holder.open()
-    (tmp_path / OWNER_LOCK).write_text("9999999999")
-    try:
-        with (
-            mock.patch("jsonpersist._store.HOLDER_WAIT", 0.1),
-            pytest.raises(StateLockedError) as raised,
-        ):
-            Store(tmp_path).open()
-        assert raised.value.pid is None
-    finally:
-        holder.close()
-
-
-def test_a_lock_file_far_larger_than_a_pid_is_not_read_as_one(tmp_path: Path) -> None:
-    holder = Store(tmp_path)
-    holder.open()
-    (tmp_path / OWNER_LOCK).write_text(str(os.getpid()).rjust(33))
+    (tmp_path / OWNER_LOCK).write_text(content)
     try:
         with (
             mock.patch("jsonpersist._store.HOLDER_WAIT", 0.1),
