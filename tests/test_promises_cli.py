@@ -49,6 +49,10 @@ _p = on_page(PAGE)
 
 PROMISES = [
     _p(
+        "a file does not decode (a redo journal that is not a regular file included)",
+        f"{ME}::test_a_redo_journal_that_is_not_a_regular_file_is_a_problem_exit_1",
+    ),
+    _p(
         "`python -m jsonpersist` is the same",
         f"{CLI}::test_help_has_examples_and_exit_codes",
     ),
@@ -742,3 +746,16 @@ def test_git_setup_refuses_a_path_gitattributes_cannot_name_plainly(
     )
     assert refused.returncode == 2, refused.stderr
     assert not (tmp_path / ".gitattributes").exists()
+
+
+async def test_a_redo_journal_that_is_not_a_regular_file_is_a_problem_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "state"
+    before = await saved_state(directory)
+    (directory / JOURNAL).mkdir()  # planted where the journal would be
+    for command in (["check", directory], ["show", directory]):
+        assert await cli(*command) == 1, command
+        assert JOURNAL in capsys.readouterr().err
+    assert state_bytes(directory) == before
+    assert (directory / JOURNAL).is_dir()

@@ -38,6 +38,12 @@ SWAPPED_BACK = f"{W}::test_an_edit_renamed_in_after_the_check_is_swapped_back_an
 
 PROMISES = [
     Promise(
+        "docs/watch.md",
+        "the earlier of their two files is put back in place and the later one is kept beside "
+        "it as `user_data.json.raced-<nanoseconds>`, never deleted.",
+        ("tests/test_store_swap.py::test_a_file_written_twice_within_the_swap_keeps_both_edits",),
+    ),
+    Promise(
         PAGE,
         "Each costs one `stat` of the category's file.",
         (f"{W}::test_a_refresh_with_nothing_changed_costs_one_lstat",),
