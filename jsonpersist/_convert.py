@@ -287,7 +287,7 @@ def write_pickle(target: Path, state: State, options: Options) -> None:
         os.replace(written, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
-            (scratch / target.name).unlink()
+            os.unlink(scratch / target.name)
         scratch.rmdir()
 
 

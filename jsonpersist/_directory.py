@@ -264,7 +264,7 @@ def install_files(dest: Path, files: dict[str, bytes]) -> int:
         stale = [name for name in names - files.keys() if os.path.lexists(dest / name)]
         for name in stale:  # gone from the source since the last copy
             with contextlib.suppress(FileNotFoundError):
-                (target.directory / name).unlink()
+                os.unlink(target.directory / name)
         if stale:
             _sync_directory(target.directory)
     finally:

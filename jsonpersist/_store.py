@@ -527,7 +527,7 @@ class Store:
             self._install(name, temp, keep_temp=True)
         self._sync_directory(replaced=True)
         try:
-            path.unlink()
+            os.unlink(path)  # os's, not pathlib's (on 3.10 pathlib holds its own reference)
         except OSError as exc:
             raise StateWriteError(path, exc, replaced=True) from exc
 
