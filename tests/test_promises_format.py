@@ -6,6 +6,7 @@ in, how nesting depth is counted, and what is not kept of a ``datetime.timezone`
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -95,9 +96,11 @@ PROMISES = [
         f"{CODEC}::test_nan_sign_is_kept",
     ),
     _p(
-        "standard base64 (RFC 4648, `+/`, padded). Reading refuses any other character.",
+        "standard base64 (RFC 4648, `+/`, padded). Reading takes only that spelling, as "
+        "`base64.b64encode()` writes it, and refuses any other",
         f"{CODEC}::test_the_format_of_each_tag",
         f"{CODEC}::test_corrupt_data_is_reported_with_its_path",
+        f"{ME}::test_bytes_are_read_only_as_b64encode_writes_them",
     ),
     _p(
         "so times in a DST fold or gap come back exactly",
@@ -305,3 +308,25 @@ def test_iso_texts_are_read_as_isoformat_writes_them_on_every_python(
     else:
         with pytest.raises(CorruptStateError, match="as isoformat\\(\\) writes it"):
             codec.loads(document)
+
+
+@pytest.mark.parametrize(
+    ("text", "loads"),
+    [
+        ("AP9iaW5hcnk=", True),
+        ("AA==", True),
+        ("", True),
+        ("AP9iiaW5hcnk=", False),  # excess padding: Python 3.11 took it, 3.13 refuses it
+        ("AP9iaW5k=", False),
+        ("AB==", False),  # bits beyond the last byte
+        ("AA", False),  # no padding
+        ("AA==\n", False),
+    ],
+)
+def test_bytes_are_read_only_as_b64encode_writes_them(text: str, loads: bool) -> None:
+    document = orjson.dumps({"$bytes": text})
+    if loads:
+        assert Codec().loads(document) == base64.b64decode(text)
+    else:
+        with pytest.raises(CorruptStateError, match=r"\$bytes"):
+            Codec().loads(document)

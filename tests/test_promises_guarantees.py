@@ -289,7 +289,7 @@ PROMISES = [
     ),
     Promise(
         PAGE,
-        "9,055 raise `CorruptStateError` naming the file, 945 load, and each of those has the "
+        "9,061 raise `CorruptStateError` naming the file, 939 load, and each of those has the "
         "right shape (`{int: dict}` for user and chat data, the callback-data tuple...) and can "
         "be saved again; no other exception, no file rewritten.",
         ("tests/test_damaged.py::test_random_mutations",),
